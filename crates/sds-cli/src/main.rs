@@ -1,0 +1,5 @@
+//! The `sds` command.
+
+fn main() {
+    println!("sds: under construction");
+}

@@ -1,0 +1,3 @@
+//! SDS-R, the repair extension.
+
+pub mod timing;

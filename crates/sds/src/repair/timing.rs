@@ -1,0 +1,1 @@
+//! T_req, T_resp and response groups, per dialect.

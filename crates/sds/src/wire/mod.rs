@@ -1,0 +1,134 @@
+//! SDS messages on the wire, in both dialects.
+//!
+//! Two protobuf layouts exist in the wild (see `DESIGN.md`):
+//!
+//! | field              | [`Dialect::Spec`] (LIP-109, `@waku/sds`) | [`Dialect::Nim`] (nim-sds 0.3) |
+//! |--------------------|------------------------------------------|--------------------------------|
+//! | sender_id          | 1                                        | 7                              |
+//! | message_id         | 2                                        | 1                              |
+//! | channel_id         | 3                                        | 4 (required)                   |
+//! | lamport_timestamp  | 10                                       | 2 (required)                   |
+//! | causal_history     | 11                                       | 3                              |
+//! | bloom_filter       | 12 (raw big-endian words)                | 6 (nested protobuf)            |
+//! | repair_request     | 13                                       | 13                             |
+//! | content            | 20                                       | 5 (required)                   |
+//!
+//! [`decode`] detects the dialect of each message by itself.
+
+use bytes::Bytes;
+
+/// The wire layout of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Dialect {
+    /// LIP-109 field numbers, proto3 semantics; what `@waku/sds` 0.0.8 speaks.
+    #[default]
+    Spec,
+    /// nim-sds 0.3 field numbers and emission rules.
+    Nim,
+}
+
+/// What a message is, as the spec defines it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// Has a lamport timestamp and non-empty content.
+    Content,
+    /// Has a lamport timestamp and no (or empty) content.
+    Sync,
+    /// Has no lamport timestamp.
+    Ephemeral,
+}
+
+/// One entry of a causal history or of a repair request.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Hash)]
+pub struct HistoryEntry {
+    /// Id of the referenced message.
+    pub message_id: String,
+    /// Application-specific hint to retrieve the message (e.g. a Waku message hash).
+    pub retrieval_hint: Option<Bytes>,
+    /// Participant id of the referenced message's original sender (SDS-R).
+    pub sender_id: Option<String>,
+}
+
+/// A decoded (or to-be-encoded) SDS message, dialect-independent.
+///
+/// Byte fields are [`Bytes`] slices of the input buffer: decoding never copies content.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Message {
+    /// Participant id of the sender (empty if absent).
+    pub sender_id: String,
+    /// Globally unique id of the message (empty if absent).
+    pub message_id: String,
+    /// Channel the message belongs to (empty if absent).
+    pub channel_id: String,
+    /// Lamport timestamp; `None` for ephemeral messages.
+    pub lamport_timestamp: Option<u64>,
+    /// Preceding message ids the sender saw, oldest first.
+    pub causal_history: Vec<HistoryEntry>,
+    /// The sender's bloom filter, in the encoding of the message's dialect.
+    pub bloom_filter: Option<Bytes>,
+    /// SDS-R: entries the sender asks to be repaired.
+    pub repair_request: Vec<HistoryEntry>,
+    /// Application content; `None` or empty for sync messages.
+    pub content: Option<Bytes>,
+}
+
+impl Message {
+    /// Classifies the message as the spec does: no lamport timestamp means
+    /// ephemeral; otherwise absent or empty content means sync; otherwise content.
+    pub fn kind(&self) -> MessageKind {
+        match (&self.lamport_timestamp, &self.content) {
+            (None, _) => MessageKind::Ephemeral,
+            (Some(_), Some(c)) if !c.is_empty() => MessageKind::Content,
+            (Some(_), _) => MessageKind::Sync,
+        }
+    }
+}
+
+/// Upper bounds enforced while decoding. Everything above them is an error,
+/// so a hostile peer cannot make the decoder allocate without bound.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Maximum size of a whole encoded message, in bytes.
+    pub max_message_bytes: usize,
+    /// Maximum number of causal-history entries.
+    pub max_causal_history: usize,
+    /// Maximum number of repair-request entries.
+    pub max_repair_request: usize,
+    /// Maximum length of a message, sender or channel id, in bytes.
+    pub max_id_len: usize,
+    /// Maximum length of a retrieval hint, in bytes.
+    pub max_hint_len: usize,
+    /// Maximum length of the bloom-filter field, in bytes.
+    pub max_bloom_bytes: usize,
+}
+
+impl Default for Limits {
+    /// Generous enough for everything both peers send by default
+    /// (`@waku/sds`: 200 history entries and an 18 752-byte bloom; nim-sds:
+    /// up to 22 520-byte blooms, 1 MiB content).
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 2 * 1024 * 1024,
+            max_causal_history: 1024,
+            max_repair_request: 64,
+            max_id_len: 1024,
+            max_hint_len: 1024,
+            max_bloom_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// A decoded message with the dialect it was written in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decoded {
+    /// The detected dialect.
+    pub dialect: Dialect,
+    /// The message.
+    pub message: Message,
+}
+
+mod codec;
+mod error;
+
+pub use codec::{decode, decode_as, encode, encode_into, encoded_len};
+pub use error::{DecodeError, DecodeErrorKind, EncodeError};
