@@ -2,14 +2,31 @@
 //!
 //! This crate is the sans-IO protocol core: it never touches sockets, threads,
 //! clocks or OS randomness. The caller passes time in (Unix milliseconds) and
-//! drains outputs. See the crate README and `DESIGN.md` for the architecture.
+//! drains outputs; see [`Participant`].
 //!
 //! Modules:
 //! - [`wire`]: messages and their two wire dialects (spec / `@waku/sds`, and nim-sds).
 //! - [`bloom`]: the bloom filters of both dialects, bit-exact with the peers.
+//! - [`repair`]: SDS-R formulas.
 #![deny(missing_docs)]
 
 pub mod bloom;
+mod channel;
+mod config;
+mod event;
 pub mod hash;
+mod participant;
 pub mod repair;
+mod rng;
+mod stats;
+mod timer;
 pub mod wire;
+
+pub use channel::{ChannelState, Received};
+pub use config::{ChannelConfig, Config, RepairConfig};
+pub use event::{Event, Transmit, TransmitReason};
+pub use participant::{
+    ChannelError, ConfigError, Participant, ReceiveError, RetrievalHintProvider, SendError,
+};
+pub use stats::Stats;
+pub use wire::Dialect;

@@ -179,3 +179,28 @@ impl<'a> BloomView<'a> {
         todo!()
     }
 }
+
+/// A per-channel filter that rolls over when full (stub until the bloom branch lands).
+#[derive(Clone, Debug)]
+pub struct RollingBloom {
+    filter: BloomFilter,
+}
+
+impl RollingBloom {
+    /// An empty rolling filter.
+    pub fn new(encoding: BloomEncoding, params: BloomParams) -> Self {
+        RollingBloom { filter: BloomFilter::new(encoding, params) }
+    }
+    /// Inserts an item.
+    pub fn insert(&mut self, item: &ItemHash) {
+        self.filter.insert(item)
+    }
+    /// Looks up an item.
+    pub fn contains(&self, item: &ItemHash) -> bool {
+        self.filter.contains(item)
+    }
+    /// The current filter.
+    pub fn filter(&self) -> &BloomFilter {
+        &self.filter
+    }
+}

@@ -1,0 +1,965 @@
+//! One channel's protocol state machine (LIP-109 plus SDS-R).
+//!
+//! The participant owns one [`Channel`] per channel id and hands it a
+//! [`Ctx`] (configuration, identity, output queues, RNG) for every input.
+
+mod store;
+
+pub(crate) use store::StoredMessage;
+use store::{BoundedSet, Buffered, Incoming, Log, LogEntry, OutEntry, Outgoing};
+
+use crate::bloom::{BloomEncoding, BloomParams, BloomView, ItemHash, RollingBloom};
+use crate::config::{ChannelConfig, Config};
+use crate::event::{Event, Transmit, TransmitReason};
+use crate::repair::timing::{self, RepairHash};
+use crate::repair::{RepairIn, RepairOut};
+use crate::rng::Rng;
+use crate::stats::Stats;
+use crate::wire::{self, Dialect, HistoryEntry, MessageKind};
+use crate::RetrievalHintProvider;
+use bytes::Bytes;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+/// Shared, cheaply clonable id.
+pub(crate) type Id = Arc<str>;
+
+/// Output queues of a participant.
+#[derive(Debug, Default)]
+pub(crate) struct Outputs {
+    pub events: VecDeque<Event>,
+    pub transmits: VecDeque<Transmit>,
+}
+
+/// What a channel needs from its participant for one operation.
+pub(crate) struct Ctx<'a> {
+    pub cfg: &'a Config,
+    pub me: &'a Id,
+    pub bloom_params: &'a BloomParams,
+    pub out: &'a mut Outputs,
+    pub rng: &'a mut Rng,
+    pub hints: Option<&'a mut (dyn RetrievalHintProvider + Send)>,
+}
+
+/// The outcome of receiving one message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Received {
+    /// A content message, delivered (and possibly others released after it).
+    Delivered,
+    /// A content message, buffered until its dependencies arrive; `missing`
+    /// of them are neither in the log nor in the incoming buffer.
+    Buffered {
+        /// Dependencies reported missing.
+        missing: usize,
+    },
+    /// A content message we already have (log, buffer or recently evicted).
+    Duplicate,
+    /// A sync message (processed for acknowledgements and gaps only).
+    Sync,
+    /// An ephemeral message (see [`Event::Ephemeral`]).
+    Ephemeral,
+    /// A message with our own sender id, ignored.
+    OwnMessage,
+}
+
+/// A snapshot of a channel's state, for inspection and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelState {
+    /// Channel id.
+    pub channel: String,
+    /// Sending dialect.
+    pub dialect: Dialect,
+    /// Current lamport timestamp.
+    pub lamport_timestamp: u64,
+    /// Ids of the local log in log order (lamport timestamp, then id).
+    pub log: Vec<String>,
+    /// Unacknowledged outgoing ids, in send order.
+    pub outgoing: Vec<String>,
+    /// Buffered incoming ids, sorted.
+    pub incoming: Vec<String>,
+    /// SDS-R: ids we will request, in T_req order.
+    pub repair_requests: Vec<String>,
+    /// SDS-R: ids we may re-broadcast, in T_resp order.
+    pub repair_responses: Vec<String>,
+}
+
+enum DepState {
+    Present,
+    Waiting,
+    Missing,
+}
+
+fn encoding_of(d: Dialect) -> BloomEncoding {
+    match d {
+        Dialect::Spec => BloomEncoding::Spec,
+        Dialect::Nim => BloomEncoding::Nim,
+    }
+}
+
+fn enc_index(e: BloomEncoding) -> usize {
+    match e {
+        BloomEncoding::Spec => 0,
+        BloomEncoding::Nim => 1,
+    }
+}
+
+/// Cap on ids tracked as "received since our last broadcast" for sync suppression.
+const MAX_NEWS: usize = 1024;
+
+pub(crate) struct Channel {
+    id: Id,
+    cfg: ChannelConfig,
+    lamport: u64,
+    log: Log,
+    evicted: BoundedSet,
+    met: BoundedSet,
+    bloom: RollingBloom,
+    bloom_bytes: Option<Bytes>,
+    outgoing: Outgoing,
+    incoming: Incoming,
+    repair_out: RepairOut,
+    repair_in: RepairIn,
+    /// When we last broadcast something carrying our state.
+    last_broadcast: u64,
+    /// When the next periodic sync is due.
+    sync_due: u64,
+    /// Content ids received since our last broadcast -> their original sender,
+    /// not yet covered by another participant's broadcast.
+    news: HashMap<Id, Id>,
+    news_overflow: bool,
+    pub stats: Stats,
+}
+
+impl Channel {
+    pub fn new(ctx: &mut Ctx<'_>, id: Id, cfg: ChannelConfig, now: u64) -> Self {
+        let bloom = RollingBloom::new(encoding_of(cfg.dialect), *ctx.bloom_params);
+        let sync_due = now + ctx.cfg.sync_interval_ms + ctx.rng.below(ctx.cfg.sync_backoff_ms);
+        Channel {
+            id,
+            cfg,
+            lamport: now,
+            log: Log::default(),
+            evicted: BoundedSet::default(),
+            met: BoundedSet::default(),
+            bloom,
+            bloom_bytes: None,
+            outgoing: Outgoing::default(),
+            incoming: Incoming::default(),
+            repair_out: RepairOut::default(),
+            repair_in: RepairIn::default(),
+            last_broadcast: 0,
+            sync_due,
+            news: HashMap::new(),
+            news_overflow: false,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &ChannelConfig {
+        &self.cfg
+    }
+
+    /// Changes the sending dialect. The local bloom filter is rebuilt in the
+    /// new encoding from the log (older received ids are forgotten).
+    pub fn set_config(&mut self, ctx: &Ctx<'_>, cfg: ChannelConfig) {
+        if cfg.dialect != self.cfg.dialect {
+            let enc = encoding_of(cfg.dialect);
+            let mut bloom = RollingBloom::new(enc, *ctx.bloom_params);
+            for e in self.log.iter() {
+                bloom.insert(&ItemHash::new(enc, e.msg.id.as_bytes()));
+            }
+            self.bloom = bloom;
+            self.bloom_bytes = None;
+        }
+        self.cfg = cfg;
+    }
+
+    fn encoding(&self) -> BloomEncoding {
+        encoding_of(self.cfg.dialect)
+    }
+
+    fn repair_hash(&self, cfg: &Config) -> RepairHash {
+        cfg.repair.hash.unwrap_or(match self.cfg.dialect {
+            Dialect::Spec => RepairHash::Spec,
+            Dialect::Nim => RepairHash::Nim,
+        })
+    }
+
+    pub fn lamport(&self) -> u64 {
+        self.lamport
+    }
+
+    pub fn knows(&self, id: &str) -> bool {
+        self.log.contains(id) || self.outgoing.contains(id) || self.incoming.contains(id)
+    }
+
+    fn bloom_insert(&mut self, id: &str) {
+        self.bloom.insert(&ItemHash::new(self.encoding(), id.as_bytes()));
+        self.bloom_bytes = None;
+    }
+
+    fn bloom_field(&mut self) -> Bytes {
+        if let Some(b) = &self.bloom_bytes {
+            return b.clone();
+        }
+        let f = self.bloom.filter();
+        let mut v = Vec::with_capacity(f.encoded_len());
+        f.encode_into(&mut v);
+        let b = Bytes::from(v);
+        self.bloom_bytes = Some(b.clone());
+        b
+    }
+
+    fn dep_state(&self, id: &str) -> DepState {
+        if self.log.contains(id) || self.met.contains(id) || self.evicted.contains(id) {
+            DepState::Present
+        } else if self.incoming.contains(id) {
+            DepState::Waiting
+        } else {
+            DepState::Missing
+        }
+    }
+
+    /// The newest log entries as a causal history, oldest first.
+    fn causal_history(&mut self, ctx: &mut Ctx<'_>) -> Vec<HistoryEntry> {
+        let n = ctx.cfg.causal_history_len;
+        if let Some(p) = ctx.hints.as_deref_mut() {
+            let missing: Vec<Id> =
+                self.log.last(n).filter(|e| e.hint.is_none()).map(|e| e.msg.id.clone()).collect();
+            for id in missing {
+                if let Some(h) = p.retrieval_hint(&self.id, &id) {
+                    if let Some(e) = self.log.get_mut(&id) {
+                        e.hint = Some(h);
+                    }
+                }
+            }
+        }
+        self.log
+            .last(n)
+            .map(|e| HistoryEntry {
+                message_id: e.msg.id.to_string(),
+                retrieval_hint: e.hint.clone(),
+                sender_id: (!e.msg.sender_id.is_empty()).then(|| e.msg.sender_id.to_string()),
+            })
+            .collect()
+    }
+
+    fn wire_message(
+        &self,
+        msg: &StoredMessage,
+        bloom: Option<Bytes>,
+        repair_request: Vec<HistoryEntry>,
+    ) -> wire::Message {
+        wire::Message {
+            sender_id: msg.sender_id.to_string(),
+            message_id: msg.id.to_string(),
+            channel_id: self.id.to_string(),
+            lamport_timestamp: Some(msg.lamport),
+            causal_history: msg.causal_history.to_vec(),
+            bloom_filter: bloom,
+            repair_request,
+            content: Some(msg.content.clone()),
+        }
+    }
+
+    fn encode(&self, m: &wire::Message) -> Option<Bytes> {
+        wire::encode(m, self.cfg.dialect).ok().map(Bytes::from)
+    }
+
+    fn transmit(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        message_id: &str,
+        reason: TransmitReason,
+        bytes: Bytes,
+        repair: &[HistoryEntry],
+    ) {
+        ctx.out.transmits.push_back(Transmit {
+            channel: self.id.to_string(),
+            message_id: message_id.to_string(),
+            reason,
+            bytes,
+            repair_request: repair.iter().map(|e| e.message_id.clone()).collect(),
+        });
+    }
+
+    /// Bookkeeping after we broadcast something that carries our state.
+    fn after_broadcast(&mut self, ctx: &mut Ctx<'_>, now: u64) {
+        self.last_broadcast = now;
+        self.news.clear();
+        self.news_overflow = false;
+        self.sync_due = now + ctx.cfg.sync_interval_ms + ctx.rng.below(ctx.cfg.sync_backoff_ms);
+    }
+
+    /// SDS-R: eligible repair requests for the next outgoing message.
+    fn take_repair_requests(&mut self, ctx: &mut Ctx<'_>, now: u64) -> Vec<HistoryEntry> {
+        let r = &ctx.cfg.repair;
+        if !r.enabled {
+            return Vec::new();
+        }
+        let entries = self.repair_out.take_eligible(
+            now,
+            r.max_requests_per_message,
+            now + r.t_max_ms,
+            r.max_request_attempts.max(1),
+        );
+        if !entries.is_empty() {
+            self.stats.repair_requests_sent += entries.len() as u64;
+            ctx.out.events.push_back(Event::RepairRequested {
+                channel: self.id.to_string(),
+                message_ids: entries.iter().map(|e| e.message_id.clone()).collect(),
+            });
+        }
+        entries
+    }
+
+    // ----------------------------------------------------------------- send
+
+    /// Sends a content message. The caller has validated the arguments.
+    pub fn send(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: Id,
+        content: Bytes,
+        now: u64,
+    ) -> Result<(), wire::EncodeError> {
+        self.lamport = now.max(self.lamport.saturating_add(1));
+        let history = self.causal_history(ctx);
+        let msg = Arc::new(StoredMessage {
+            id: id.clone(),
+            sender_id: ctx.me.clone(),
+            lamport: self.lamport,
+            causal_history: history.into_boxed_slice(),
+            content,
+        });
+        let repair = self.take_repair_requests(ctx, now);
+        let bloom = self.bloom_field();
+        let bytes = wire::encode(&self.wire_message(&msg, Some(bloom), repair.clone()), self.cfg.dialect)?;
+        self.bloom_insert(&id);
+        self.log_insert(ctx, LogEntry { msg: msg.clone(), hint: None });
+        if self.outgoing.len() >= ctx.cfg.max_outgoing.max(1) {
+            if let Some(old) = self.outgoing.oldest() {
+                self.give_up(ctx, &old);
+            }
+        }
+        let hashes = [
+            ItemHash::new(BloomEncoding::Spec, id.as_bytes()),
+            ItemHash::new(BloomEncoding::Nim, id.as_bytes()),
+        ];
+        self.outgoing.insert(
+            OutEntry { msg, attempts: 0, hashes, ackers: Vec::new(), last_sent: now },
+            now + ctx.cfg.resend_interval_ms,
+        );
+        self.stats.sent += 1;
+        self.transmit(ctx, &id, TransmitReason::New, Bytes::from(bytes), &repair);
+        self.after_broadcast(ctx, now);
+        Ok(())
+    }
+
+    fn give_up(&mut self, ctx: &mut Ctx<'_>, id: &str) {
+        if self.outgoing.remove(id).is_some() {
+            self.stats.not_acknowledged += 1;
+            ctx.out.events.push_back(Event::NotAcknowledged {
+                channel: self.id.to_string(),
+                message_id: id.to_string(),
+            });
+        }
+    }
+
+    fn log_insert(&mut self, ctx: &Ctx<'_>, entry: LogEntry) {
+        for e in self.log.insert(entry, ctx.cfg.max_log) {
+            self.evicted.insert(e.msg.id.clone(), ctx.cfg.max_evicted_ids);
+        }
+    }
+
+    // -------------------------------------------------------------- receive
+
+    /// Processes a decoded non-ephemeral message from another participant.
+    pub fn receive(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        msg: wire::Message,
+        dialect: Dialect,
+        hint: Option<Bytes>,
+        now: u64,
+    ) -> Received {
+        let kind = msg.kind();
+        self.stats.received += 1;
+        let id: Id = Id::from(msg.message_id.as_str());
+        if kind == MessageKind::Content {
+            // Arrival by any path cancels our own request and our pending answer.
+            self.repair_out.remove(&id);
+            self.repair_in.remove(&id);
+        }
+        let view = self.decode_bloom(ctx, &msg, dialect);
+        self.review_acks(ctx, &msg, view.as_ref(), dialect);
+        self.process_repair_requests(ctx, &msg, now);
+        self.note_coverage(ctx, &msg, view.as_ref(), dialect, now);
+
+        if kind == MessageKind::Sync {
+            self.stats.syncs_received += 1;
+            let missing: Vec<HistoryEntry> = msg
+                .causal_history
+                .iter()
+                .filter(|e| matches!(self.dep_state(&e.message_id), DepState::Missing))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                self.report_missing(ctx, &msg.message_id, missing, now);
+            }
+            return Received::Sync;
+        }
+
+        if self.log.contains(&id) || self.incoming.contains(&id) || self.evicted.contains(&id) {
+            self.stats.duplicates += 1;
+            return Received::Duplicate;
+        }
+        self.bloom_insert(&id);
+        self.note_news(ctx, id.clone(), &msg.sender_id, now);
+
+        let mut unmet: Vec<Id> = Vec::new();
+        let mut missing: Vec<HistoryEntry> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        for e in &msg.causal_history {
+            if e.message_id == msg.message_id || !seen.insert(e.message_id.as_str()) {
+                continue;
+            }
+            match self.dep_state(&e.message_id) {
+                DepState::Present => {}
+                DepState::Waiting => unmet.push(Id::from(e.message_id.as_str())),
+                DepState::Missing => {
+                    unmet.push(Id::from(e.message_id.as_str()));
+                    missing.push(e.clone());
+                }
+            }
+        }
+        let stored = StoredMessage {
+            id: id.clone(),
+            sender_id: Id::from(msg.sender_id.as_str()),
+            lamport: msg.lamport_timestamp.unwrap_or(0),
+            causal_history: msg.causal_history.into_boxed_slice(),
+            // Copy the content out so that the whole wire buffer (with its
+            // bloom filter) is not kept alive.
+            content: Bytes::copy_from_slice(msg.content.as_deref().unwrap_or_default()),
+        };
+        if unmet.is_empty() {
+            self.cascade(ctx, Some((stored, hint, Vec::new())), Vec::new(), now);
+            return Received::Delivered;
+        }
+        if self.incoming.len() >= ctx.cfg.max_incoming.max(1) {
+            let oldest = self.incoming.timeouts.iter().next().map(|(_, k)| k.clone());
+            if let Some(oldest) = oldest {
+                self.incoming.remove(&oldest);
+                self.stats.buffer_overflows += 1;
+                ctx.out.events.push_back(Event::BufferOverflow {
+                    channel: self.id.to_string(),
+                    message_id: oldest.to_string(),
+                });
+            }
+        }
+        self.incoming.insert(
+            Buffered { msg: stored, hint, unmet, lost: Vec::new() },
+            now + ctx.cfg.buffer_timeout_ms,
+        );
+        self.stats.buffered += 1;
+        let n = missing.len();
+        if n > 0 {
+            self.report_missing(ctx, &id, missing, now);
+        }
+        Received::Buffered { missing: n }
+    }
+
+    fn report_missing(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        message_id: &str,
+        missing: Vec<HistoryEntry>,
+        now: u64,
+    ) {
+        let r = &ctx.cfg.repair;
+        if r.enabled {
+            let hash = self.repair_hash(ctx.cfg);
+            for e in &missing {
+                let Some(sender) = e.sender_id.as_deref().filter(|s| !s.is_empty()) else {
+                    // Nobody can answer a request without the original sender.
+                    continue;
+                };
+                let _ = sender;
+                let t_req =
+                    now + timing::t_req_offset(hash, ctx.me, &e.message_id, r.t_min_ms, r.t_max_ms);
+                let expires = t_req + r.t_max_ms * u64::from(r.max_request_attempts.max(1));
+                self.repair_out.add(
+                    Id::from(e.message_id.as_str()),
+                    e.clone(),
+                    t_req,
+                    expires,
+                    r.max_outgoing_entries,
+                );
+            }
+        }
+        self.stats.missing_reported += missing.len() as u64;
+        ctx.out.events.push_back(Event::MissingDependencies {
+            channel: self.id.to_string(),
+            message_id: message_id.to_string(),
+            missing,
+        });
+    }
+
+    fn decode_bloom<'m>(
+        &mut self,
+        ctx: &Ctx<'_>,
+        msg: &'m wire::Message,
+        dialect: Dialect,
+    ) -> Option<BloomView<'m>> {
+        let bytes = msg.bloom_filter.as_ref().filter(|b| !b.is_empty())?;
+        match BloomView::decode(encoding_of(dialect), bytes, ctx.bloom_params, &ctx.cfg.bloom_limits) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.stats.bad_blooms += 1;
+                None
+            }
+        }
+    }
+
+    /// Review ACK status: causal-history hits acknowledge; bloom hits from
+    /// distinct senders possibly acknowledge, up to the threshold.
+    fn review_acks(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        msg: &wire::Message,
+        view: Option<&BloomView<'_>>,
+        dialect: Dialect,
+    ) {
+        for e in &msg.causal_history {
+            if self.outgoing.remove(&e.message_id).is_some() {
+                self.stats.acknowledged += 1;
+                ctx.out.events.push_back(Event::Acknowledged {
+                    channel: self.id.to_string(),
+                    message_id: e.message_id.clone(),
+                });
+            }
+        }
+        let Some(view) = view else { return };
+        if self.outgoing.len() == 0 {
+            return;
+        }
+        let idx = enc_index(encoding_of(dialect));
+        let sender = msg.sender_id.as_str();
+        let threshold = ctx.cfg.possible_ack_threshold.max(1);
+        let mut acked: Vec<Id> = Vec::new();
+        let mut possibly: Vec<(Id, u32, u64)> = Vec::new();
+        for o in self.outgoing.iter_mut() {
+            if !view.contains(&o.hashes[idx]) || o.ackers.iter().any(|a| &**a == sender) {
+                continue;
+            }
+            o.ackers.push(Id::from(sender));
+            let count = o.ackers.len() as u32;
+            if count >= threshold {
+                acked.push(o.msg.id.clone());
+            } else {
+                possibly.push((o.msg.id.clone(), count, o.last_sent));
+            }
+        }
+        for id in acked {
+            self.outgoing.remove(&id);
+            self.stats.acknowledged += 1;
+            ctx.out.events.push_back(Event::Acknowledged {
+                channel: self.id.to_string(),
+                message_id: id.to_string(),
+            });
+        }
+        for (id, count, last_sent) in possibly {
+            let later = last_sent + ctx.cfg.possibly_acked_resend_interval_ms;
+            if self.outgoing.resend.get(&*id).is_some_and(|at| at < later) {
+                self.outgoing.resend.set(id.clone(), later);
+            }
+            self.stats.possibly_acknowledged += 1;
+            ctx.out.events.push_back(Event::PossiblyAcknowledged {
+                channel: self.id.to_string(),
+                message_id: id.to_string(),
+                count,
+            });
+        }
+    }
+
+    /// SDS-R: another participant's repair requests.
+    fn process_repair_requests(&mut self, ctx: &mut Ctx<'_>, msg: &wire::Message, now: u64) {
+        let r = &ctx.cfg.repair;
+        if !r.enabled || msg.repair_request.is_empty() {
+            return;
+        }
+        self.stats.repair_requests_received += msg.repair_request.len() as u64;
+        ctx.out.events.push_back(Event::RepairRequestReceived {
+            channel: self.id.to_string(),
+            from: msg.sender_id.clone(),
+            message_ids: msg.repair_request.iter().map(|e| e.message_id.clone()).collect(),
+        });
+        let hash = self.repair_hash(ctx.cfg);
+        for e in &msg.repair_request {
+            // Someone else asked first: hold our own request back for a round
+            // (the spec removes it; we re-arm it so that a lost answer does not
+            // stall recovery for good).
+            self.repair_out.postpone(&e.message_id, now + r.t_max_ms);
+            let Some(sender) = e.sender_id.as_deref().filter(|s| !s.is_empty()) else {
+                continue;
+            };
+            if !self.log.contains(&e.message_id) || self.repair_in.contains(&e.message_id) {
+                continue;
+            }
+            if !timing::in_response_group(hash, ctx.me, sender, &e.message_id, r.num_response_groups)
+            {
+                continue;
+            }
+            let t_resp = now + timing::t_resp_offset(hash, ctx.me, sender, &e.message_id, r.t_max_ms);
+            self.repair_in.add(Id::from(e.message_id.as_str()), t_resp, r.max_incoming_entries);
+        }
+    }
+
+    /// Sync suppression: ids we received are "news" until someone other than
+    /// their sender broadcasts a message that covers them.
+    fn note_news(&mut self, ctx: &mut Ctx<'_>, id: Id, sender: &str, now: u64) {
+        if self.news.len() >= MAX_NEWS {
+            self.news_overflow = true;
+            return;
+        }
+        if self.news.is_empty() {
+            let due = now + ctx.cfg.sync_interval_ms + ctx.rng.below(ctx.cfg.sync_backoff_ms);
+            self.sync_due = self.sync_due.min(due);
+        }
+        self.news.insert(id, Id::from(sender));
+    }
+
+    fn note_coverage(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        msg: &wire::Message,
+        view: Option<&BloomView<'_>>,
+        dialect: Dialect,
+        now: u64,
+    ) {
+        if !self.news.is_empty() {
+            let sender = msg.sender_id.as_str();
+            let in_history: HashSet<&str> =
+                msg.causal_history.iter().map(|e| e.message_id.as_str()).collect();
+            let enc = encoding_of(dialect);
+            self.news.retain(|id, origin| {
+                if &**origin == sender {
+                    return true;
+                }
+                let covered = in_history.contains(&**id)
+                    || view.is_some_and(|v| v.contains(&ItemHash::new(enc, id.as_bytes())));
+                !covered
+            });
+        }
+        if ctx.cfg.sync_suppressed_by_others && self.news.is_empty() && !self.news_overflow {
+            let due = now + ctx.cfg.sync_interval_ms + ctx.rng.below(ctx.cfg.sync_backoff_ms);
+            self.sync_due = self.sync_due.max(due);
+        }
+    }
+
+    /// Delivers `first` (if any) and every buffered message in `ready`, then
+    /// whatever they release, in causal order: a message is delivered only
+    /// after all its dependencies; messages released together go in
+    /// (lamport timestamp, id) order.
+    fn cascade(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        first: Option<(StoredMessage, Option<Bytes>, Vec<String>)>,
+        ready: Vec<Id>,
+        now: u64,
+    ) {
+        let mut heap: BinaryHeap<Reverse<(u64, Id)>> = BinaryHeap::new();
+        for id in ready {
+            if let Some(b) = self.incoming.get(&id) {
+                heap.push(Reverse((b.msg.lamport, id)));
+            }
+        }
+        let mut next = first;
+        loop {
+            let (msg, hint, lost) = match next.take() {
+                Some(x) => x,
+                None => match heap.pop() {
+                    Some(Reverse((_, id))) => match self.incoming.remove(&id) {
+                        Some(b) => (b.msg, b.hint, b.lost),
+                        None => continue,
+                    },
+                    None => break,
+                },
+            };
+            let id = msg.id.clone();
+            self.deliver_one(ctx, msg, hint, lost, now);
+            for r in self.incoming.resolve(&id, false) {
+                if let Some(b) = self.incoming.get(&r) {
+                    heap.push(Reverse((b.msg.lamport, r)));
+                }
+            }
+        }
+    }
+
+    fn deliver_one(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        msg: StoredMessage,
+        hint: Option<Bytes>,
+        lost: Vec<String>,
+        now: u64,
+    ) {
+        let _ = now;
+        self.lamport = self.lamport.max(msg.lamport);
+        self.repair_out.remove(&msg.id);
+        self.stats.delivered += 1;
+        ctx.out.events.push_back(Event::Delivered {
+            channel: self.id.to_string(),
+            message_id: msg.id.to_string(),
+            sender_id: msg.sender_id.to_string(),
+            lamport_timestamp: msg.lamport,
+            content: msg.content.clone(),
+            retrieval_hint: hint.clone(),
+            lost_dependencies: lost,
+        });
+        self.log_insert(ctx, LogEntry { msg: Arc::new(msg), hint });
+    }
+
+    // ----------------------------------------------------------- mark met
+
+    pub fn mark_met<I, S>(&mut self, ctx: &mut Ctx<'_>, ids: I, now: u64)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut ready = Vec::new();
+        for id in ids {
+            let id = id.as_ref();
+            if self.log.contains(id) {
+                continue;
+            }
+            let id = Id::from(id);
+            self.met.insert(id.clone(), ctx.cfg.max_marked_met);
+            self.bloom_insert(&id);
+            self.repair_out.remove(&id);
+            self.repair_in.remove(&id);
+            ready.extend(self.incoming.resolve(&id, false));
+        }
+        self.cascade(ctx, None, ready, now);
+    }
+
+    pub fn set_hint(&mut self, id: &str, hint: Bytes) -> bool {
+        match self.log.get_mut(id) {
+            Some(e) => {
+                e.hint = Some(hint);
+                true
+            }
+            None => false,
+        }
+    }
+
+    // -------------------------------------------------------------- timers
+
+    /// The earliest deadline of this channel.
+    pub fn next_deadline(&self, cfg: &Config) -> Option<u64> {
+        let mut d = [
+            self.outgoing.resend.next(),
+            self.incoming.timeouts.next(),
+            self.repair_in.due.next(),
+            self.repair_out.expiry.next(),
+            None,
+            None,
+        ];
+        if self.cfg.sync_enabled() {
+            d[4] = Some(self.sync_due);
+            if cfg.repair.enabled {
+                d[5] = self
+                    .repair_out
+                    .due
+                    .next()
+                    .map(|t| t.max(self.last_broadcast + cfg.repair.min_request_gap_ms));
+            }
+        }
+        d.into_iter().flatten().min()
+    }
+
+    pub fn handle_timeout(&mut self, ctx: &mut Ctx<'_>, now: u64) {
+        self.resend_due(ctx, now);
+        self.expire_buffered(ctx, now);
+        self.answer_repairs(ctx, now);
+        while let Some((_, id)) = self.repair_out.expiry.pop_due(now) {
+            self.repair_out.remove(&id);
+            self.stats.repair_requests_expired += 1;
+        }
+        if self.cfg.sync_enabled() {
+            let periodic = now >= self.sync_due;
+            let repair = ctx.cfg.repair.enabled
+                && self.repair_out.has_eligible(now)
+                && now >= self.last_broadcast + ctx.cfg.repair.min_request_gap_ms;
+            if periodic || repair {
+                self.send_sync(ctx, now);
+            }
+        }
+    }
+
+    fn resend_due(&mut self, ctx: &mut Ctx<'_>, now: u64) {
+        while let Some((_, id)) = self.outgoing.resend.pop_due(now) {
+            let Some(o) = self.outgoing.get_mut(&id) else { continue };
+            if o.attempts >= ctx.cfg.max_resend_attempts {
+                self.give_up(ctx, &id);
+                continue;
+            }
+            o.attempts += 1;
+            o.last_sent = now;
+            let interval = if o.ackers.is_empty() {
+                ctx.cfg.resend_interval_ms
+            } else {
+                ctx.cfg.possibly_acked_resend_interval_ms
+            };
+            let msg = o.msg.clone();
+            self.outgoing.resend.set(id.clone(), now + interval);
+            let repair = self.take_repair_requests(ctx, now);
+            let bloom = self.bloom_field();
+            let Some(bytes) = self.encode(&self.wire_message(&msg, Some(bloom), repair.clone()))
+            else {
+                continue;
+            };
+            self.stats.resent += 1;
+            self.transmit(ctx, &id, TransmitReason::Resend, bytes, &repair);
+            self.after_broadcast(ctx, now);
+        }
+    }
+
+    fn expire_buffered(&mut self, ctx: &mut Ctx<'_>, now: u64) {
+        while let Some((_, id)) = self.incoming.timeouts.pop_due(now) {
+            let roots = self.root_missing(&id);
+            let mut ready = Vec::new();
+            if !roots.is_empty() {
+                self.stats.lost += roots.len() as u64;
+                for e in &roots {
+                    let rid = Id::from(e.message_id.as_str());
+                    self.met.insert(rid.clone(), ctx.cfg.max_marked_met);
+                    self.repair_out.remove(&rid);
+                    ready.extend(self.incoming.resolve(&rid, true));
+                }
+                ctx.out.events.push_back(Event::IrretrievablyLost {
+                    channel: self.id.to_string(),
+                    missing: roots,
+                });
+            }
+            self.cascade(ctx, None, ready, now);
+            // A dependency cycle (only a misbehaving peer makes one): give up
+            // the remaining dependencies of this message alone.
+            if self.incoming.force_lost(&id) {
+                self.cascade(ctx, None, vec![id], now);
+            }
+        }
+    }
+
+    /// The dependencies at the root of a buffered message's wait: missing
+    /// ids reached through buffered dependencies, with the entry that named them.
+    fn root_missing(&self, id: &Id) -> Vec<HistoryEntry> {
+        let mut roots: Vec<HistoryEntry> = Vec::new();
+        let mut seen_roots: HashSet<Id> = HashSet::new();
+        let mut visited: HashSet<Id> = HashSet::new();
+        let mut stack = vec![id.clone()];
+        while let Some(node) = stack.pop() {
+            if !visited.insert(node.clone()) {
+                continue;
+            }
+            let Some(b) = self.incoming.get(&node) else { continue };
+            for dep in &b.unmet {
+                if self.incoming.contains(dep) {
+                    stack.push(dep.clone());
+                } else if seen_roots.insert(dep.clone()) {
+                    let entry = b
+                        .msg
+                        .causal_history
+                        .iter()
+                        .find(|e| *e.message_id == **dep)
+                        .cloned()
+                        .unwrap_or_else(|| HistoryEntry {
+                            message_id: dep.to_string(),
+                            ..HistoryEntry::default()
+                        });
+                    roots.push(entry);
+                }
+            }
+        }
+        roots
+    }
+
+    fn answer_repairs(&mut self, ctx: &mut Ctx<'_>, now: u64) {
+        while let Some((_, id)) = self.repair_in.due.pop_due(now) {
+            let Some(e) = self.log.get(&id) else { continue };
+            let msg = e.msg.clone();
+            let wm = self.wire_message(&msg, None, Vec::new());
+            let Some(bytes) = self.encode(&wm) else { continue };
+            self.stats.repair_responses_sent += 1;
+            self.transmit(ctx, &id, TransmitReason::Repair, bytes, &[]);
+            ctx.out.events.push_back(Event::RepairResponseSent {
+                channel: self.id.to_string(),
+                message_id: id.to_string(),
+            });
+        }
+    }
+
+    fn send_sync(&mut self, ctx: &mut Ctx<'_>, now: u64) {
+        let has_repairs = ctx.cfg.repair.enabled && self.repair_out.has_eligible(now);
+        if self.log.len() == 0 && !has_repairs {
+            self.sync_due = now + ctx.cfg.sync_interval_ms + ctx.rng.below(ctx.cfg.sync_backoff_ms);
+            return;
+        }
+        self.lamport = now.max(self.lamport.saturating_add(1));
+        let id = format!("sync-{:016x}", ctx.rng.next_u64());
+        let history = self.causal_history(ctx);
+        let repair = self.take_repair_requests(ctx, now);
+        let bloom = self.bloom_field();
+        let m = wire::Message {
+            sender_id: ctx.me.to_string(),
+            message_id: id.clone(),
+            channel_id: self.id.to_string(),
+            lamport_timestamp: Some(self.lamport),
+            causal_history: history,
+            bloom_filter: Some(bloom),
+            repair_request: repair.clone(),
+            content: None,
+        };
+        if let Some(bytes) = self.encode(&m) {
+            self.stats.syncs_sent += 1;
+            self.transmit(ctx, &id, TransmitReason::Sync, bytes, &repair);
+        }
+        self.after_broadcast(ctx, now);
+    }
+
+    // ----------------------------------------------------------- snapshot
+
+    pub fn state(&self) -> ChannelState {
+        let mut incoming: Vec<String> = self.incoming.ids().map(|i| i.to_string()).collect();
+        incoming.sort();
+        ChannelState {
+            channel: self.id.to_string(),
+            dialect: self.cfg.dialect,
+            lamport_timestamp: self.lamport,
+            log: self.log.iter().map(|e| e.msg.id.to_string()).collect(),
+            outgoing: self.outgoing.iter().map(|e| e.msg.id.to_string()).collect(),
+            incoming,
+            repair_requests: self.repair_out.ids().map(|i| i.to_string()).collect(),
+            repair_responses: self.repair_in.ids().map(|i| i.to_string()).collect(),
+        }
+    }
+
+    /// Sizes of the bounded structures: (log, outgoing, incoming, repair out, repair in).
+    pub fn sizes(&self) -> [usize; 5] {
+        [
+            self.log.len(),
+            self.outgoing.len(),
+            self.incoming.len(),
+            self.repair_out.len(),
+            self.repair_in.len(),
+        ]
+    }
+
+    #[allow(dead_code)]
+    pub fn remembered(&self) -> (usize, usize) {
+        let _ = self.evicted.iter();
+        (self.evicted.len(), self.met.len())
+    }
+}

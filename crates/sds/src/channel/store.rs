@@ -1,0 +1,297 @@
+//! The pieces of channel state: the log, the outgoing and incoming buffers and
+//! small bounded id sets. Each keeps its own indexes consistent; the protocol
+//! logic lives in the parent module.
+
+use super::Id;
+use crate::bloom::ItemHash;
+use crate::timer::DeadlineQueue;
+use crate::wire::HistoryEntry;
+use bytes::Bytes;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+/// A content message as kept in the log and the buffers: what is needed to
+/// deliver it, reference it and re-broadcast it (the bloom filter it carried
+/// is not kept).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StoredMessage {
+    pub id: Id,
+    pub sender_id: Id,
+    pub lamport: u64,
+    pub causal_history: Box<[HistoryEntry]>,
+    pub content: Bytes,
+}
+
+/// A log entry.
+#[derive(Clone, Debug)]
+pub(crate) struct LogEntry {
+    pub msg: Arc<StoredMessage>,
+    /// Retrieval hint of this message, used in our causal histories.
+    pub hint: Option<Bytes>,
+}
+
+/// The local log, ordered by (lamport timestamp, message id bytewise).
+#[derive(Debug, Default)]
+pub(crate) struct Log {
+    order: BTreeMap<(u64, Id), LogEntry>,
+    index: HashMap<Id, u64>,
+}
+
+impl Log {
+    pub fn contains(&self, id: &str) -> bool {
+        self.index.contains_key(id)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&LogEntry> {
+        let (k, lamport) = self.index.get_key_value(id)?;
+        self.order.get(&(*lamport, k.clone()))
+    }
+
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut LogEntry> {
+        let (k, lamport) = self.index.get_key_value(id)?;
+        let key = (*lamport, k.clone());
+        self.order.get_mut(&key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Inserts an entry; returns the entries evicted to stay within `cap`.
+    pub fn insert(&mut self, entry: LogEntry, cap: usize) -> Vec<LogEntry> {
+        let key = (entry.msg.lamport, entry.msg.id.clone());
+        self.index.insert(entry.msg.id.clone(), entry.msg.lamport);
+        self.order.insert(key, entry);
+        let mut evicted = Vec::new();
+        while self.index.len() > cap.max(1) {
+            match self.order.pop_first() {
+                Some(((_, id), e)) => {
+                    self.index.remove(&id);
+                    evicted.push(e);
+                }
+                None => break,
+            }
+        }
+        evicted
+    }
+
+    /// The newest `n` entries, oldest first.
+    pub fn last(&self, n: usize) -> impl Iterator<Item = &LogEntry> {
+        let mut v: Vec<&LogEntry> = self.order.values().rev().take(n).collect();
+        v.reverse();
+        v.into_iter()
+    }
+
+    /// Entries in log order.
+    pub fn iter(&self) -> impl Iterator<Item = &LogEntry> {
+        self.order.values()
+    }
+}
+
+/// A FIFO-bounded set of ids.
+#[derive(Debug, Default)]
+pub(crate) struct BoundedSet {
+    set: HashSet<Id>,
+    order: VecDeque<Id>,
+}
+
+impl BoundedSet {
+    pub fn contains(&self, id: &str) -> bool {
+        self.set.contains(id)
+    }
+
+    pub fn insert(&mut self, id: Id, cap: usize) {
+        if cap == 0 || !self.set.insert(id.clone()) {
+            return;
+        }
+        self.order.push_back(id);
+        while self.order.len() > cap {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Id> {
+        self.order.iter()
+    }
+}
+
+/// An unacknowledged message of ours.
+#[derive(Clone, Debug)]
+pub(crate) struct OutEntry {
+    pub msg: Arc<StoredMessage>,
+    /// Resends so far.
+    pub attempts: u32,
+    /// Hash of the id for the spec and nim bloom encodings.
+    pub hashes: [ItemHash; 2],
+    /// Distinct remote senders whose bloom filters contained it.
+    pub ackers: Vec<Id>,
+    /// When it was last broadcast.
+    pub last_sent: u64,
+}
+
+/// The unacknowledged outgoing buffer, in send order, with resend deadlines.
+#[derive(Debug, Default)]
+pub(crate) struct Outgoing {
+    entries: BTreeMap<u64, OutEntry>,
+    index: HashMap<Id, u64>,
+    pub resend: DeadlineQueue<Id>,
+    next_seq: u64,
+}
+
+impl Outgoing {
+    pub fn contains(&self, id: &str) -> bool {
+        self.index.contains_key(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn insert(&mut self, entry: OutEntry, resend_at: u64) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let id = entry.msg.id.clone();
+        self.index.insert(id.clone(), seq);
+        self.entries.insert(seq, entry);
+        self.resend.set(id, resend_at);
+    }
+
+    pub fn remove(&mut self, id: &str) -> Option<OutEntry> {
+        let (k, seq) = self.index.remove_entry(id)?;
+        self.resend.remove(&k);
+        self.entries.remove(&seq)
+    }
+
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut OutEntry> {
+        let seq = self.index.get(id)?;
+        self.entries.get_mut(seq)
+    }
+
+    /// The oldest entry's id.
+    pub fn oldest(&self) -> Option<Id> {
+        self.entries.values().next().map(|e| e.msg.id.clone())
+    }
+
+    /// Entries in send order.
+    pub fn iter(&self) -> impl Iterator<Item = &OutEntry> {
+        self.entries.values()
+    }
+
+    /// Entries in send order, mutable.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut OutEntry> {
+        self.entries.values_mut()
+    }
+}
+
+/// A received content message waiting for dependencies.
+#[derive(Clone, Debug)]
+pub(crate) struct Buffered {
+    pub msg: StoredMessage,
+    pub hint: Option<Bytes>,
+    /// Dependencies not yet in the log (nor met nor lost).
+    pub unmet: Vec<Id>,
+    /// Dependencies declared lost.
+    pub lost: Vec<String>,
+}
+
+/// The incoming buffer with its reverse dependency index and lost timeouts.
+#[derive(Debug, Default)]
+pub(crate) struct Incoming {
+    entries: HashMap<Id, Buffered>,
+    /// Missing id -> buffered messages waiting for it.
+    waiters: HashMap<Id, Vec<Id>>,
+    /// Lost-dependency deadlines (also the receive order, for eviction).
+    pub timeouts: DeadlineQueue<Id>,
+}
+
+impl Incoming {
+    pub fn contains(&self, id: &str) -> bool {
+        self.entries.contains_key(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Buffered> {
+        self.entries.get(id)
+    }
+
+    pub fn insert(&mut self, b: Buffered, timeout_at: u64) {
+        let id = b.msg.id.clone();
+        for dep in &b.unmet {
+            self.waiters.entry(dep.clone()).or_default().push(id.clone());
+        }
+        self.timeouts.set(id.clone(), timeout_at);
+        self.entries.insert(id, b);
+    }
+
+    /// Removes a buffered message and its index entries.
+    pub fn remove(&mut self, id: &str) -> Option<Buffered> {
+        let (k, b) = self.entries.remove_entry(id)?;
+        self.timeouts.remove(&k);
+        for dep in &b.unmet {
+            if let Some(w) = self.waiters.get_mut(dep) {
+                w.retain(|x| **x != *id);
+                if w.is_empty() {
+                    self.waiters.remove(dep);
+                }
+            }
+        }
+        Some(b)
+    }
+
+    /// Marks `dep` as resolved (present, or lost when `lost`) for every
+    /// message waiting for it; returns those that have nothing left to wait for.
+    pub fn resolve(&mut self, dep: &str, lost: bool) -> Vec<Id> {
+        let mut ready = Vec::new();
+        let Some(waiting) = self.waiters.remove(dep) else {
+            return ready;
+        };
+        for w in waiting {
+            if let Some(b) = self.entries.get_mut(&w) {
+                let before = b.unmet.len();
+                b.unmet.retain(|d| **d != *dep);
+                if b.unmet.len() < before {
+                    if lost {
+                        b.lost.push(dep.to_string());
+                    }
+                    if b.unmet.is_empty() {
+                        ready.push(w);
+                    }
+                }
+            }
+        }
+        ready
+    }
+
+    /// Resolves every unmet dependency of one message as lost, for that
+    /// message only (used to break dependency cycles).
+    pub fn force_lost(&mut self, id: &str) -> bool {
+        let Some(b) = self.entries.get_mut(id) else {
+            return false;
+        };
+        let unmet = std::mem::take(&mut b.unmet);
+        b.lost.extend(unmet.iter().map(|d| d.to_string()));
+        for dep in &unmet {
+            if let Some(w) = self.waiters.get_mut(dep) {
+                w.retain(|x| **x != *id);
+                if w.is_empty() {
+                    self.waiters.remove(dep);
+                }
+            }
+        }
+        true
+    }
+
+    /// Ids of buffered messages (unordered).
+    pub fn ids(&self) -> impl Iterator<Item = &Id> {
+        self.entries.keys()
+    }
+}

@@ -1,0 +1,469 @@
+//! The participant: one participant id, any number of channels.
+
+use crate::bloom::{BloomError, BloomParams};
+use crate::channel::{Channel, ChannelState, Ctx, Id, Outputs, Received};
+use crate::config::{ChannelConfig, Config};
+use crate::event::{Event, Transmit, TransmitReason};
+use crate::hash::nim_string_hash;
+use crate::rng::Rng;
+use crate::stats::Stats;
+use crate::wire::{self, DecodeError, EncodeError, MessageKind};
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Supplies retrieval hints for our own messages when they are first named
+/// in a causal history (e.g. the Waku message hash of the published bytes).
+pub trait RetrievalHintProvider {
+    /// The hint for `message_id` in `channel`, if known.
+    fn retrieval_hint(&mut self, channel: &str, message_id: &str) -> Option<Bytes>;
+}
+
+/// An invalid configuration or participant id.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The participant id is empty (it would make every message with an empty
+    /// sender id look like our own).
+    #[error("the participant id must not be empty")]
+    EmptyParticipantId,
+    /// The bloom capacity or error rate is unusable.
+    #[error("invalid bloom filter configuration: {0}")]
+    Bloom(#[from] BloomError),
+}
+
+/// Why `send` or `send_ephemeral` refused a message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// Content messages need content (an empty one would be a sync message).
+    #[error("content is empty")]
+    EmptyContent,
+    /// Content above `Config::max_content_bytes`.
+    #[error("content is {len} bytes, above the limit of {max}")]
+    ContentTooLarge {
+        /// Content length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The message id is empty.
+    #[error("message id is empty")]
+    EmptyMessageId,
+    /// An id (message or channel) above the wire limit.
+    #[error("{what} is {len} bytes, above the limit of {max}")]
+    IdTooLong {
+        /// Which id.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The message id is already in the channel's log or buffers.
+    #[error("message id {0:?} is already used in this channel")]
+    DuplicateMessageId(String),
+    /// The channel would exceed `Config::max_channels`.
+    #[error("too many channels (limit {max})")]
+    TooManyChannels {
+        /// The limit.
+        max: usize,
+    },
+    /// The channel's dialect cannot carry the message.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+}
+
+/// Why `receive` rejected bytes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReceiveError {
+    /// The bytes are not a valid SDS message.
+    #[error("invalid message: {0}")]
+    Decode(#[from] DecodeError),
+    /// The message names a channel we do not have and unknown channels are not accepted.
+    #[error("unknown channel {0:?}")]
+    UnknownChannel(String),
+    /// Accepting the channel would exceed `Config::max_channels`.
+    #[error("too many channels (limit {max})")]
+    TooManyChannels {
+        /// The limit.
+        max: usize,
+    },
+    /// A content or sync message without a message id.
+    #[error("message has no message id")]
+    MissingMessageId,
+}
+
+/// Errors of channel-addressed calls.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChannelError {
+    /// No such channel.
+    #[error("unknown channel {0:?}")]
+    UnknownChannel(String),
+    /// The channel would exceed `Config::max_channels`.
+    #[error("too many channels (limit {max})")]
+    TooManyChannels {
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// One SDS participant: a sans-IO state machine for any number of channels.
+///
+/// Inputs ([`send`](Self::send), [`send_ephemeral`](Self::send_ephemeral),
+/// [`receive`](Self::receive), [`mark_dependencies_met`](Self::mark_dependencies_met),
+/// [`handle_timeout`](Self::handle_timeout)) take the current time in Unix
+/// milliseconds. **After every input, drain the outputs**:
+/// [`poll_transmit`](Self::poll_transmit) (bytes to broadcast),
+/// [`poll_event`](Self::poll_event) (what the application should know), and
+/// re-arm a timer at [`poll_timeout`](Self::poll_timeout), calling
+/// `handle_timeout` when it expires.
+///
+/// ```
+/// use sds::{Participant, Config, Event};
+///
+/// let mut alice = Participant::new("alice", Config::default()).unwrap();
+/// let mut bob = Participant::new("bob", Config::default()).unwrap();
+/// let t0 = 1_700_000_000_000;
+/// alice.send("chat", "m1", &b"hello"[..], t0).unwrap();
+/// let tx = alice.poll_transmit().unwrap();
+/// bob.receive(tx.bytes, None, t0 + 50).unwrap();
+/// match bob.poll_event() {
+///     Some(Event::Delivered { message_id, .. }) => assert_eq!(message_id, "m1"),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// ```
+pub struct Participant {
+    id: Id,
+    config: Config,
+    bloom_params: BloomParams,
+    channels: BTreeMap<String, Channel>,
+    out: Outputs,
+    rng: Rng,
+    hints: Option<Box<dyn RetrievalHintProvider + Send>>,
+}
+
+impl std::fmt::Debug for Participant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Participant")
+            .field("id", &self.id)
+            .field("channels", &self.channels.len())
+            .finish_non_exhaustive()
+    }
+}
+
+macro_rules! ctx {
+    ($s:ident) => {
+        Ctx {
+            cfg: &$s.config,
+            me: &$s.id,
+            bloom_params: &$s.bloom_params,
+            out: &mut $s.out,
+            rng: &mut $s.rng,
+            hints: match $s.hints.as_mut() {
+                Some(h) => Some(&mut **h),
+                None => None,
+            },
+        }
+    };
+}
+
+impl Participant {
+    /// A participant with the given id and configuration.
+    pub fn new(participant_id: impl Into<String>, config: Config) -> Result<Self, ConfigError> {
+        let id: String = participant_id.into();
+        if id.is_empty() {
+            return Err(ConfigError::EmptyParticipantId);
+        }
+        let bloom_params = config.bloom_params()?;
+        let rng = Rng::new(config.seed ^ nim_string_hash(id.as_bytes()) as u64);
+        Ok(Participant {
+            id: Id::from(id),
+            config,
+            bloom_params,
+            channels: BTreeMap::new(),
+            out: Outputs::default(),
+            rng,
+            hints: None,
+        })
+    }
+
+    /// Our participant id.
+    pub fn participant_id(&self) -> &str {
+        &self.id
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Installs a provider of retrieval hints for our own messages (see
+    /// also [`set_retrieval_hint`](Self::set_retrieval_hint)).
+    pub fn set_hint_provider(&mut self, provider: Box<dyn RetrievalHintProvider + Send>) {
+        self.hints = Some(provider);
+    }
+
+    /// Creates a channel with the given settings, or changes an existing
+    /// channel's settings.
+    pub fn configure_channel(
+        &mut self,
+        channel: &str,
+        cfg: ChannelConfig,
+        now: u64,
+    ) -> Result<(), ChannelError> {
+        if let Some(ch) = self.channels.get_mut(channel) {
+            let ctx = ctx!(self);
+            ch.set_config(&ctx, cfg);
+            return Ok(());
+        }
+        if self.channels.len() >= self.config.max_channels {
+            return Err(ChannelError::TooManyChannels { max: self.config.max_channels });
+        }
+        let mut ctx = ctx!(self);
+        let ch = Channel::new(&mut ctx, Id::from(channel), cfg, now);
+        self.channels.insert(channel.to_string(), ch);
+        Ok(())
+    }
+
+    fn ensure_channel(&mut self, channel: &str, now: u64) -> Result<(), ChannelError> {
+        if self.channels.contains_key(channel) {
+            return Ok(());
+        }
+        self.configure_channel(channel, ChannelConfig::new(self.config.default_dialect), now)
+    }
+
+    fn check_id(&self, what: &'static str, id: &str) -> Result<(), SendError> {
+        let max = self.config.limits.max_id_len;
+        if id.len() > max {
+            return Err(SendError::IdTooLong { what, len: id.len(), max });
+        }
+        Ok(())
+    }
+
+    /// Sends a content message with the caller's globally unique id. The
+    /// bytes to broadcast come out of [`poll_transmit`](Self::poll_transmit)
+    /// (reason `New`); the message stays in the outgoing buffer, and is resent,
+    /// until acknowledged or given up.
+    pub fn send(
+        &mut self,
+        channel: &str,
+        message_id: &str,
+        content: impl Into<Bytes>,
+        now: u64,
+    ) -> Result<(), SendError> {
+        let content: Bytes = content.into();
+        if content.is_empty() {
+            return Err(SendError::EmptyContent);
+        }
+        if content.len() > self.config.max_content_bytes {
+            return Err(SendError::ContentTooLarge {
+                len: content.len(),
+                max: self.config.max_content_bytes,
+            });
+        }
+        if message_id.is_empty() {
+            return Err(SendError::EmptyMessageId);
+        }
+        self.check_id("message id", message_id)?;
+        self.check_id("channel id", channel)?;
+        self.ensure_channel(channel, now).map_err(|e| match e {
+            ChannelError::TooManyChannels { max } => SendError::TooManyChannels { max },
+            ChannelError::UnknownChannel(_) => SendError::TooManyChannels { max: 0 },
+        })?;
+        let mut ctx = ctx!(self);
+        let Some(ch) = self.channels.get_mut(channel) else {
+            return Err(SendError::TooManyChannels { max: self.config.max_channels });
+        };
+        if ch.knows(message_id) {
+            return Err(SendError::DuplicateMessageId(message_id.to_string()));
+        }
+        ch.send(&mut ctx, Id::from(message_id), content, now)?;
+        Ok(())
+    }
+
+    /// Sends an ephemeral message (no lamport timestamp, causal history or
+    /// bloom filter; never buffered or resent). Its id is the lowercase hex
+    /// sha256 of the content, as `@waku/sds` does. Returns the id.
+    pub fn send_ephemeral(
+        &mut self,
+        channel: &str,
+        content: impl Into<Bytes>,
+        now: u64,
+    ) -> Result<String, SendError> {
+        let content: Bytes = content.into();
+        if content.is_empty() {
+            return Err(SendError::EmptyContent);
+        }
+        if content.len() > self.config.max_content_bytes {
+            return Err(SendError::ContentTooLarge {
+                len: content.len(),
+                max: self.config.max_content_bytes,
+            });
+        }
+        self.check_id("channel id", channel)?;
+        self.ensure_channel(channel, now).map_err(|e| match e {
+            ChannelError::TooManyChannels { max } => SendError::TooManyChannels { max },
+            ChannelError::UnknownChannel(_) => SendError::TooManyChannels { max: 0 },
+        })?;
+        let dialect = self.channels.get(channel).map(|c| c.config().dialect).unwrap_or_default();
+        let id = hex_lower(&Sha256::digest(&content));
+        let m = wire::Message {
+            sender_id: self.id.to_string(),
+            message_id: id.clone(),
+            channel_id: channel.to_string(),
+            lamport_timestamp: None,
+            causal_history: Vec::new(),
+            bloom_filter: None,
+            repair_request: Vec::new(),
+            content: Some(content),
+        };
+        let bytes = wire::encode(&m, dialect)?;
+        if let Some(ch) = self.channels.get_mut(channel) {
+            ch.stats.ephemeral_sent += 1;
+        }
+        self.out.transmits.push_back(Transmit {
+            channel: channel.to_string(),
+            message_id: id.clone(),
+            reason: TransmitReason::Ephemeral,
+            bytes: Bytes::from(bytes),
+            repair_request: Vec::new(),
+        });
+        Ok(id)
+    }
+
+    /// Processes bytes received from the transport, in either dialect.
+    /// `retrieval_hint` is the transport's handle for these bytes (e.g. the
+    /// Waku message hash); it is used when this message is named in our
+    /// causal histories.
+    pub fn receive(
+        &mut self,
+        bytes: impl Into<Bytes>,
+        retrieval_hint: Option<Bytes>,
+        now: u64,
+    ) -> Result<Received, ReceiveError> {
+        let decoded = wire::decode(bytes.into(), &self.config.limits)?;
+        let msg = decoded.message;
+        if msg.sender_id == *self.id {
+            return Ok(Received::OwnMessage);
+        }
+        let kind = msg.kind();
+        if kind != MessageKind::Ephemeral && msg.message_id.is_empty() {
+            return Err(ReceiveError::MissingMessageId);
+        }
+        if !self.channels.contains_key(&msg.channel_id) {
+            if !self.config.accept_unknown_channels {
+                return Err(ReceiveError::UnknownChannel(msg.channel_id));
+            }
+            self.ensure_channel(&msg.channel_id, now)
+                .map_err(|_| ReceiveError::TooManyChannels { max: self.config.max_channels })?;
+        }
+        let mut ctx = ctx!(self);
+        let Some(ch) = self.channels.get_mut(&msg.channel_id) else {
+            return Err(ReceiveError::UnknownChannel(msg.channel_id));
+        };
+        if kind == MessageKind::Ephemeral {
+            ch.stats.ephemeral_received += 1;
+            ctx.out.events.push_back(Event::Ephemeral {
+                channel: msg.channel_id,
+                message_id: msg.message_id,
+                sender_id: msg.sender_id,
+                content: msg.content.unwrap_or_default(),
+            });
+            return Ok(Received::Ephemeral);
+        }
+        Ok(ch.receive(&mut ctx, msg, decoded.dialect, retrieval_hint, now))
+    }
+
+    /// Marks dependencies as met: the application obtained these messages by
+    /// other means (e.g. from a store node). Buffered messages waiting only for
+    /// them are delivered; the ids count as present from now on and are added
+    /// to the bloom filter.
+    pub fn mark_dependencies_met<I, S>(
+        &mut self,
+        channel: &str,
+        message_ids: I,
+        now: u64,
+    ) -> Result<(), ChannelError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut ctx = ctx!(self);
+        let ch = self
+            .channels
+            .get_mut(channel)
+            .ok_or_else(|| ChannelError::UnknownChannel(channel.to_string()))?;
+        ch.mark_met(&mut ctx, message_ids, now);
+        Ok(())
+    }
+
+    /// Sets the retrieval hint of a message in the log (typically one of ours,
+    /// once the transport knows its hash). Returns whether it was found.
+    pub fn set_retrieval_hint(&mut self, channel: &str, message_id: &str, hint: Bytes) -> bool {
+        self.channels.get_mut(channel).is_some_and(|c| c.set_hint(message_id, hint))
+    }
+
+    /// Runs everything due at `now`: resends, buffer timeouts, repair
+    /// responses and requests, sync messages.
+    pub fn handle_timeout(&mut self, now: u64) {
+        let mut ctx = ctx!(self);
+        for ch in self.channels.values_mut() {
+            if ch.next_deadline(ctx.cfg).is_some_and(|d| d <= now) {
+                ch.handle_timeout(&mut ctx, now);
+            }
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.out.events.pop_front()
+    }
+
+    /// The next bytes to broadcast, if any.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.out.transmits.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should be called next
+    /// (Unix ms), if anything is pending.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.channels.values().filter_map(|c| c.next_deadline(&self.config)).min()
+    }
+
+    /// Channel ids, sorted.
+    pub fn channels(&self) -> impl Iterator<Item = &str> {
+        self.channels.keys().map(String::as_str)
+    }
+
+    /// A snapshot of a channel's state.
+    pub fn channel_state(&self, channel: &str) -> Option<ChannelState> {
+        self.channels.get(channel).map(Channel::state)
+    }
+
+    /// Counters of one channel.
+    pub fn channel_stats(&self, channel: &str) -> Option<Stats> {
+        self.channels.get(channel).map(|c| c.stats)
+    }
+
+    /// Counters summed over all channels.
+    pub fn stats(&self) -> Stats {
+        let mut s = Stats::default();
+        for c in self.channels.values() {
+            s += c.stats;
+        }
+        s
+    }
+}
+
+fn hex_lower(b: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        s.push(HEX[usize::from(x >> 4)] as char);
+        s.push(HEX[usize::from(x & 15)] as char);
+    }
+    s
+}
