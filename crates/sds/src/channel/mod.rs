@@ -125,8 +125,10 @@ pub(crate) struct Channel {
     last_broadcast: u64,
     /// When the next periodic sync is due.
     sync_due: u64,
-    /// Content ids received since our last broadcast -> their original sender,
-    /// not yet covered by another participant's broadcast.
+    /// Ids the group may not know we have -> their original sender: content
+    /// received since our last broadcast, and our own recent messages, until
+    /// another participant's broadcast covers them (history or bloom filter).
+    /// While there is news, others' broadcasts do not postpone our sync.
     news: HashMap<Id, Id>,
     news_overflow: bool,
     pub stats: Stats,
@@ -288,7 +290,10 @@ impl Channel {
     /// Bookkeeping after we broadcast something that carries our state.
     fn after_broadcast(&mut self, ctx: &mut Ctx<'_>, now: u64) {
         self.last_broadcast = now;
-        self.news.clear();
+        // Our broadcast tells the group what we received; our own messages
+        // stay news until someone else shows they have them.
+        let me = ctx.me;
+        self.news.retain(|_, origin| origin == me);
         self.news_overflow = false;
         self.sync_due = now + ctx.cfg.sync_interval_ms + ctx.rng.below(ctx.cfg.sync_backoff_ms);
     }
@@ -355,6 +360,9 @@ impl Channel {
         self.stats.sent += 1;
         self.transmit(ctx, &id, TransmitReason::New, Bytes::from(bytes), &repair);
         self.after_broadcast(ctx, now);
+        if self.news.len() < MAX_NEWS {
+            self.news.insert(id, ctx.me.clone());
+        }
         Ok(())
     }
 
