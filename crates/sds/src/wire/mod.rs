@@ -13,7 +13,10 @@
 //! | repair_request     | 13                                       | 13                             |
 //! | content            | 20                                       | 5 (required)                   |
 //!
-//! [`decode`] detects the dialect of each message by itself.
+//! [`decode`] detects the dialect of each message by itself: if the first
+//! field 2 of the message is a varint it is nim (the lamport timestamp),
+//! otherwise spec (field 2 is then the length-delimited message id, or absent).
+//! See the `codec` documentation below [`decode`] for the decoding and emission rules.
 
 use bytes::Bytes;
 
@@ -131,4 +134,4 @@ mod codec;
 mod error;
 
 pub use codec::{decode, decode_as, encode, encode_into, encoded_len};
-pub use error::{DecodeError, DecodeErrorKind, EncodeError};
+pub use error::{DecodeError, DecodeErrorKind, EncodeError, Site};
