@@ -94,7 +94,7 @@ pub enum DecodeErrorKind {
         site: Site,
     },
     /// A length-delimited value claims more bytes than its enclosing message has left.
-    #[error("length {len} of {site} overruns the message ({available} bytes left)")]
+    #[error("length {len} of {site} overruns the message (bytes left: {available})")]
     LengthOverrun {
         /// The field whose length is wrong.
         site: Site,
