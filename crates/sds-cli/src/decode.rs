@@ -23,9 +23,10 @@ use sds::wire::{self, Dialect, HistoryEntry, Limits, Message, MessageKind};
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["hex", "file"])))]
 pub struct DecodeArgs {
-    /// The message as hex (whitespace and a leading `0x` are ignored), or `-`
-    /// to read hex from stdin.
-    hex: Option<String>,
+    /// The message as hex (whitespace, also between several arguments, and a
+    /// leading `0x` are ignored), or `-` to read hex from stdin.
+    #[arg(num_args = 1..)]
+    hex: Vec<String>,
     /// Read the raw message bytes from a file instead.
     #[arg(long, value_name = "PATH")]
     file: Option<PathBuf>,
@@ -87,16 +88,14 @@ fn read_input(args: &DecodeArgs) -> Result<Vec<u8>, Failure> {
         return std::fs::read(path)
             .map_err(|e| Failure::io(format!("cannot read {}: {e}", path.display())));
     }
-    let text = match args.hex.as_deref() {
-        Some("-") => {
-            let mut s = String::new();
-            std::io::stdin()
-                .read_to_string(&mut s)
-                .map_err(|e| Failure::io(format!("cannot read stdin: {e}")))?;
-            s
-        }
-        Some(h) => h.to_owned(),
-        None => String::new(), // unreachable: clap requires one input
+    let text = if matches!(args.hex.as_slice(), [only] if only == "-") {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| Failure::io(format!("cannot read stdin: {e}")))?;
+        s
+    } else {
+        args.hex.join(" ")
     };
     parse_hex(&text)
 }

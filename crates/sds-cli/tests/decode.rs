@@ -388,3 +388,13 @@ fn example_files_decode() {
         assert!(out["bloom_filter"].is_object(), "{file}: {out}");
     }
 }
+
+#[test]
+fn hex_may_be_split_across_arguments() {
+    let whole = decoded(&["decode", "0a016d10012201632a01003200"], None);
+    let split = decoded(
+        &["decode", "0x0a016d", "1001", "220163", "2a0100", "3200"],
+        None,
+    );
+    assert_eq!(whole, split);
+}
