@@ -1,36 +1,783 @@
-//! Protobuf encoding and decoding of both dialects.
+//! Protobuf encoding and decoding of both dialects, written by hand
+//! (no code generation). The rules are documented in the parent module.
 
-use super::{Decoded, Dialect, Limits, Message};
-use super::{DecodeError, DecodeErrorKind, EncodeError};
+use super::{DecodeError, DecodeErrorKind, EncodeError, Site};
+use super::{Decoded, Dialect, HistoryEntry, Limits, Message};
 use bytes::Bytes;
 
-/// Decodes one message, detecting its dialect.
+const VARINT: u8 = 0;
+const I64: u8 = 1;
+const LEN: u8 = 2;
+const SGROUP: u8 = 3;
+const EGROUP: u8 = 4;
+const I32: u8 = 5;
+
+/// Largest field number protobuf allows.
+const MAX_FIELD_NUMBER: u64 = (1 << 29) - 1;
+
+const WITHIN_MESSAGE: &str = "message";
+
+/// A top-level field of a message, independent of the dialect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    SenderId,
+    MessageId,
+    ChannelId,
+    Lamport,
+    History,
+    Bloom,
+    Repair,
+    Content,
+}
+
+impl Field {
+    fn number(self, dialect: Dialect) -> u32 {
+        match (dialect, self) {
+            (Dialect::Spec, Field::SenderId) => 1,
+            (Dialect::Spec, Field::MessageId) => 2,
+            (Dialect::Spec, Field::ChannelId) => 3,
+            (Dialect::Spec, Field::Lamport) => 10,
+            (Dialect::Spec, Field::History) => 11,
+            (Dialect::Spec, Field::Bloom) => 12,
+            (Dialect::Spec, Field::Repair) => 13,
+            (Dialect::Spec, Field::Content) => 20,
+            (Dialect::Nim, Field::MessageId) => 1,
+            (Dialect::Nim, Field::Lamport) => 2,
+            (Dialect::Nim, Field::History) => 3,
+            (Dialect::Nim, Field::ChannelId) => 4,
+            (Dialect::Nim, Field::Content) => 5,
+            (Dialect::Nim, Field::Bloom) => 6,
+            (Dialect::Nim, Field::SenderId) => 7,
+            (Dialect::Nim, Field::Repair) => 13,
+        }
+    }
+
+    fn from_number(dialect: Dialect, number: u32) -> Option<Field> {
+        Some(match (dialect, number) {
+            (Dialect::Spec, 1) => Field::SenderId,
+            (Dialect::Spec, 2) => Field::MessageId,
+            (Dialect::Spec, 3) => Field::ChannelId,
+            (Dialect::Spec, 10) => Field::Lamport,
+            (Dialect::Spec, 11) => Field::History,
+            (Dialect::Spec, 12) => Field::Bloom,
+            (Dialect::Spec, 13) => Field::Repair,
+            (Dialect::Spec, 20) => Field::Content,
+            (Dialect::Nim, 1) => Field::MessageId,
+            (Dialect::Nim, 2) => Field::Lamport,
+            (Dialect::Nim, 3) => Field::History,
+            (Dialect::Nim, 4) => Field::ChannelId,
+            (Dialect::Nim, 5) => Field::Content,
+            (Dialect::Nim, 6) => Field::Bloom,
+            (Dialect::Nim, 7) => Field::SenderId,
+            (Dialect::Nim, 13) => Field::Repair,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Field::SenderId => "sender_id",
+            Field::MessageId => "message_id",
+            Field::ChannelId => "channel_id",
+            Field::Lamport => "lamport_timestamp",
+            Field::History => "causal_history",
+            Field::Bloom => "bloom_filter",
+            Field::Repair => "repair_request",
+            Field::Content => "content",
+        }
+    }
+
+    fn site(self, dialect: Dialect) -> Site {
+        Site::Field {
+            number: self.number(dialect),
+            name: self.name(),
+        }
+    }
+}
+
+/// Which list a history entry belongs to (for error messages and limits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum List {
+    History,
+    Repair,
+}
+
+impl List {
+    fn within(self) -> &'static str {
+        match self {
+            List::History => "causal_history entry",
+            List::Repair => "repair_request entry",
+        }
+    }
+
+    fn site(self, number: u32) -> Site {
+        let name = match (self, number) {
+            (List::History, 1) => "causal_history.message_id",
+            (List::History, 2) => "causal_history.retrieval_hint",
+            (List::History, 3) => "causal_history.sender_id",
+            (List::Repair, 1) => "repair_request.message_id",
+            (List::Repair, 2) => "repair_request.retrieval_hint",
+            (List::Repair, 3) => "repair_request.sender_id",
+            _ => "unknown",
+        };
+        Site::Field { number, name }
+    }
+}
+
+fn error(offset: usize, kind: DecodeErrorKind) -> DecodeError {
+    DecodeError { offset, kind }
+}
+
+/// A cursor over `buf[pos..end]`. Invariant: `pos <= end <= buf.len()`.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    end: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8], pos: usize, end: usize) -> Self {
+        let end = end.min(buf.len());
+        Reader {
+            buf,
+            pos: pos.min(end),
+            end,
+        }
+    }
+
+    fn at_end(&self) -> bool {
+        self.pos >= self.end
+    }
+
+    fn remaining(&self) -> usize {
+        self.end.saturating_sub(self.pos)
+    }
+
+    fn varint(&mut self, site: Site) -> Result<u64, DecodeError> {
+        let start = self.pos;
+        let mut value: u64 = 0;
+        for i in 0..10 {
+            let at = start.saturating_add(i);
+            let byte = match self.buf.get(at) {
+                Some(&b) if at < self.end => b,
+                _ => return Err(error(start, DecodeErrorKind::TruncatedVarint { site })),
+            };
+            if i == 9 {
+                if byte & 0x80 != 0 {
+                    return Err(error(start, DecodeErrorKind::VarintTooLong { site }));
+                }
+                if byte > 1 {
+                    return Err(error(start, DecodeErrorKind::VarintOverflow { site }));
+                }
+            }
+            value |= u64::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                self.pos = at + 1;
+                return Ok(value);
+            }
+        }
+        // Unreachable: the tenth byte either ends the varint or is rejected above.
+        Err(error(start, DecodeErrorKind::VarintTooLong { site }))
+    }
+
+    /// Reads a tag: (field number, wire type).
+    fn tag(&mut self, within: &'static str) -> Result<(u32, u8), DecodeError> {
+        let at = self.pos;
+        let raw = self.varint(Site::Tag { within })?;
+        let number = raw >> 3;
+        if number == 0 || number > MAX_FIELD_NUMBER {
+            return Err(error(
+                at,
+                DecodeErrorKind::InvalidFieldNumber { number, within },
+            ));
+        }
+        // Lossless: number <= 2^29 - 1 and the wire type is 3 bits.
+        Ok((number as u32, (raw & 7) as u8))
+    }
+
+    /// Reads a length prefix and returns the value's range in `buf`.
+    fn len_delimited(&mut self, site: Site) -> Result<(usize, usize), DecodeError> {
+        let at = self.pos;
+        let len = self.varint(site)?;
+        let available = self.remaining();
+        match usize::try_from(len) {
+            Ok(n) if n <= available => {
+                let start = self.pos;
+                self.pos = start + n;
+                Ok((start, start + n))
+            }
+            _ => Err(error(
+                at,
+                DecodeErrorKind::LengthOverrun {
+                    site,
+                    len,
+                    available,
+                },
+            )),
+        }
+    }
+
+    fn fixed(&mut self, site: Site, width: usize) -> Result<(), DecodeError> {
+        let available = self.remaining();
+        if available < width {
+            return Err(error(
+                self.pos,
+                DecodeErrorKind::TruncatedFixed {
+                    site,
+                    width,
+                    available,
+                },
+            ));
+        }
+        self.pos += width;
+        Ok(())
+    }
+
+    /// Skips the value of an unknown field.
+    fn skip(&mut self, site: Site, wire_type: u8, tag_at: usize) -> Result<(), DecodeError> {
+        match wire_type {
+            VARINT => self.varint(site).map(|_| ()),
+            I64 => self.fixed(site, 8),
+            LEN => self.len_delimited(site).map(|_| ()),
+            I32 => self.fixed(site, 4),
+            _ => Err(bad_wire_type(site, wire_type, tag_at)),
+        }
+    }
+
+    fn bytes(&self, start: usize, end: usize) -> &'a [u8] {
+        self.buf.get(start..end).unwrap_or_default()
+    }
+}
+
+/// The error for wire types 3, 4, 6 and 7.
+fn bad_wire_type(site: Site, wire_type: u8, tag_at: usize) -> DecodeError {
+    if wire_type == SGROUP || wire_type == EGROUP {
+        error(tag_at, DecodeErrorKind::Group { site, wire_type })
+    } else {
+        error(tag_at, DecodeErrorKind::InvalidWireType { site, wire_type })
+    }
+}
+
+fn expect_wire_type(site: Site, expected: u8, found: u8, tag_at: usize) -> Result<(), DecodeError> {
+    match found {
+        _ if found == expected => Ok(()),
+        SGROUP | EGROUP | 6 | 7 => Err(bad_wire_type(site, found, tag_at)),
+        _ => Err(error(
+            tag_at,
+            DecodeErrorKind::WrongWireType {
+                site,
+                expected,
+                found,
+            },
+        )),
+    }
+}
+
+/// Validates an id field: length limit (reported at the tag) and UTF-8
+/// (reported at the first bad byte).
+fn id_string(
+    bytes: &[u8],
+    value_at: usize,
+    site: Site,
+    max: usize,
+    tag_at: usize,
+) -> Result<String, DecodeError> {
+    if bytes.len() > max {
+        return Err(error(
+            tag_at,
+            DecodeErrorKind::IdTooLong {
+                site,
+                len: bytes.len(),
+                max,
+            },
+        ));
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Ok(s.to_owned()),
+        Err(e) => Err(error(
+            value_at.saturating_add(e.valid_up_to()),
+            DecodeErrorKind::InvalidUtf8 { site },
+        )),
+    }
+}
+
+fn check_size(input: &[u8], limits: &Limits) -> Result<(), DecodeError> {
+    if input.len() > limits.max_message_bytes {
+        return Err(error(
+            0,
+            DecodeErrorKind::MessageTooLarge {
+                len: input.len(),
+                max: limits.max_message_bytes,
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// Guesses the dialect of a message (see the module documentation).
+fn detect(buf: &[u8]) -> Dialect {
+    let mut r = Reader::new(buf, 0, buf.len());
+    while !r.at_end() {
+        let tag_at = r.pos;
+        let Ok((number, wire_type)) = r.tag(WITHIN_MESSAGE) else {
+            return Dialect::Spec;
+        };
+        if number == 2 {
+            return if wire_type == VARINT {
+                Dialect::Nim
+            } else {
+                Dialect::Spec
+            };
+        }
+        let site = Site::Field {
+            number,
+            name: "unknown",
+        };
+        if r.skip(site, wire_type, tag_at).is_err() {
+            return Dialect::Spec;
+        }
+    }
+    Dialect::Spec
+}
+
+/// Decodes one message, detecting its dialect (see the module documentation for the rule).
 pub fn decode(bytes: Bytes, limits: &Limits) -> Result<Decoded, DecodeError> {
-    let _ = (bytes, limits);
-    Err(DecodeError { offset: 0, kind: DecodeErrorKind::Unimplemented })
+    check_size(&bytes, limits)?;
+    let dialect = detect(&bytes);
+    let message = decode_message(&bytes, dialect, limits)?;
+    Ok(Decoded { dialect, message })
 }
 
 /// Decodes one message in the given dialect.
 pub fn decode_as(bytes: Bytes, dialect: Dialect, limits: &Limits) -> Result<Message, DecodeError> {
-    let _ = (bytes, dialect, limits);
-    Err(DecodeError { offset: 0, kind: DecodeErrorKind::Unimplemented })
+    check_size(&bytes, limits)?;
+    decode_message(&bytes, dialect, limits)
+}
+
+fn decode_message(
+    input: &Bytes,
+    dialect: Dialect,
+    limits: &Limits,
+) -> Result<Message, DecodeError> {
+    let buf: &[u8] = input;
+    let nim = dialect == Dialect::Nim;
+    let mut r = Reader::new(buf, 0, buf.len());
+    let mut msg = Message::default();
+    let (mut has_id, mut has_lamport, mut has_channel, mut has_content) =
+        (false, false, false, false);
+
+    while !r.at_end() {
+        let tag_at = r.pos;
+        let (number, wire_type) = r.tag(WITHIN_MESSAGE)?;
+        let Some(field) = Field::from_number(dialect, number) else {
+            r.skip(
+                Site::Field {
+                    number,
+                    name: "unknown",
+                },
+                wire_type,
+                tag_at,
+            )?;
+            continue;
+        };
+        let site = field.site(dialect);
+        if field == Field::Lamport {
+            expect_wire_type(site, VARINT, wire_type, tag_at)?;
+            msg.lamport_timestamp = Some(r.varint(site)?);
+            has_lamport = true;
+            continue;
+        }
+        expect_wire_type(site, LEN, wire_type, tag_at)?;
+        let (start, end) = r.len_delimited(site)?;
+        let value = r.bytes(start, end);
+        match field {
+            Field::SenderId => {
+                msg.sender_id = id_string(value, start, site, limits.max_id_len, tag_at)?;
+            }
+            Field::MessageId => {
+                msg.message_id = id_string(value, start, site, limits.max_id_len, tag_at)?;
+                has_id = true;
+            }
+            Field::ChannelId => {
+                msg.channel_id = id_string(value, start, site, limits.max_id_len, tag_at)?;
+                has_channel = true;
+            }
+            Field::History => {
+                if msg.causal_history.len() >= limits.max_causal_history {
+                    return Err(error(
+                        tag_at,
+                        DecodeErrorKind::TooManyHistoryEntries {
+                            max: limits.max_causal_history,
+                        },
+                    ));
+                }
+                let entry =
+                    decode_entry(input, start, end, dialect, List::History, limits, tag_at)?;
+                msg.causal_history.push(entry);
+            }
+            Field::Repair => {
+                if msg.repair_request.len() >= limits.max_repair_request {
+                    return Err(error(
+                        tag_at,
+                        DecodeErrorKind::TooManyRepairEntries {
+                            max: limits.max_repair_request,
+                        },
+                    ));
+                }
+                let entry = decode_entry(input, start, end, dialect, List::Repair, limits, tag_at)?;
+                msg.repair_request.push(entry);
+            }
+            Field::Bloom => {
+                let len = end - start;
+                if len > limits.max_bloom_bytes {
+                    return Err(error(
+                        tag_at,
+                        DecodeErrorKind::BloomTooLarge {
+                            site,
+                            len,
+                            max: limits.max_bloom_bytes,
+                        },
+                    ));
+                }
+                msg.bloom_filter = if nim && len == 0 {
+                    None
+                } else {
+                    Some(input.slice(start..end))
+                };
+            }
+            Field::Content => {
+                msg.content = Some(input.slice(start..end));
+                has_content = true;
+            }
+            // Handled above.
+            Field::Lamport => {}
+        }
+    }
+
+    if nim {
+        for (present, field) in [
+            (has_id, Field::MessageId),
+            (has_lamport, Field::Lamport),
+            (has_channel, Field::ChannelId),
+            (has_content, Field::Content),
+        ] {
+            if !present {
+                let site = field.site(dialect);
+                return Err(error(buf.len(), DecodeErrorKind::MissingField { site }));
+            }
+        }
+    }
+    Ok(msg)
+}
+
+/// Decodes the history entry in `input[start..end]`, whose field tag is at `entry_tag_at`.
+fn decode_entry(
+    input: &Bytes,
+    start: usize,
+    end: usize,
+    dialect: Dialect,
+    list: List,
+    limits: &Limits,
+    entry_tag_at: usize,
+) -> Result<HistoryEntry, DecodeError> {
+    let nim = dialect == Dialect::Nim;
+    let mut r = Reader::new(input, start, end);
+    let mut entry = HistoryEntry::default();
+    let mut has_id = false;
+    while !r.at_end() {
+        let tag_at = r.pos;
+        let (number, wire_type) = r.tag(list.within())?;
+        let site = list.site(number);
+        if !(1..=3).contains(&number) {
+            r.skip(site, wire_type, tag_at)?;
+            continue;
+        }
+        expect_wire_type(site, LEN, wire_type, tag_at)?;
+        let (vstart, vend) = r.len_delimited(site)?;
+        let value = r.bytes(vstart, vend);
+        match number {
+            1 => {
+                entry.message_id = id_string(value, vstart, site, limits.max_id_len, tag_at)?;
+                has_id = true;
+            }
+            2 => {
+                if value.len() > limits.max_hint_len {
+                    return Err(error(
+                        tag_at,
+                        DecodeErrorKind::HintTooLong {
+                            site,
+                            len: value.len(),
+                            max: limits.max_hint_len,
+                        },
+                    ));
+                }
+                entry.retrieval_hint = if nim && value.is_empty() {
+                    None
+                } else {
+                    Some(input.slice(vstart..vend))
+                };
+            }
+            _ => {
+                let sender = id_string(value, vstart, site, limits.max_id_len, tag_at)?;
+                entry.sender_id = if nim && sender.is_empty() {
+                    None
+                } else {
+                    Some(sender)
+                };
+            }
+        }
+    }
+    if nim && !has_id {
+        return Err(error(
+            entry_tag_at,
+            DecodeErrorKind::MissingField { site: list.site(1) },
+        ));
+    }
+    Ok(entry)
+}
+
+// ---------------------------------------------------------------------------
+// Encoding
+
+#[inline]
+fn varint_len(v: u64) -> usize {
+    let bits = 64 - (v | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
+#[inline]
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+#[inline]
+fn tag_len(number: u32) -> usize {
+    varint_len(u64::from(number) << 3)
+}
+
+#[inline]
+fn put_tag(out: &mut Vec<u8>, number: u32, wire_type: u8) {
+    put_varint(out, (u64::from(number) << 3) | u64::from(wire_type));
+}
+
+/// Size of a LEN field with a payload of `len` bytes.
+#[inline]
+fn len_field_len(number: u32, len: usize) -> usize {
+    tag_len(number) + varint_len(len as u64) + len
+}
+
+#[inline]
+fn put_len_field(out: &mut Vec<u8>, number: u32, payload: &[u8]) {
+    put_tag(out, number, LEN);
+    put_varint(out, payload.len() as u64);
+    out.extend_from_slice(payload);
+}
+
+/// Which optional entry fields a dialect writes.
+struct EntryFields<'a> {
+    id: Option<&'a str>,
+    hint: Option<&'a [u8]>,
+    sender: Option<&'a str>,
+}
+
+fn entry_fields(entry: &HistoryEntry, dialect: Dialect) -> EntryFields<'_> {
+    let hint = entry.retrieval_hint.as_deref();
+    let sender = entry.sender_id.as_deref();
+    match dialect {
+        Dialect::Spec => EntryFields {
+            id: Some(entry.message_id.as_str()).filter(|s| !s.is_empty()),
+            hint,
+            sender,
+        },
+        Dialect::Nim => EntryFields {
+            id: Some(entry.message_id.as_str()),
+            hint: hint.filter(|h| !h.is_empty()),
+            sender: sender.filter(|s| !s.is_empty()),
+        },
+    }
+}
+
+fn entry_body_len(entry: &HistoryEntry, dialect: Dialect) -> usize {
+    let f = entry_fields(entry, dialect);
+    f.id.map_or(0, |s| len_field_len(1, s.len()))
+        + f.hint.map_or(0, |h| len_field_len(2, h.len()))
+        + f.sender.map_or(0, |s| len_field_len(3, s.len()))
+}
+
+fn entries_len(entries: &[HistoryEntry], number: u32, dialect: Dialect) -> usize {
+    entries
+        .iter()
+        .map(|e| len_field_len(number, entry_body_len(e, dialect)))
+        .sum()
+}
+
+fn put_entries(out: &mut Vec<u8>, entries: &[HistoryEntry], number: u32, dialect: Dialect) {
+    for entry in entries {
+        put_tag(out, number, LEN);
+        put_varint(out, entry_body_len(entry, dialect) as u64);
+        let f = entry_fields(entry, dialect);
+        if let Some(id) = f.id {
+            put_len_field(out, 1, id.as_bytes());
+        }
+        if let Some(hint) = f.hint {
+            put_len_field(out, 2, hint);
+        }
+        if let Some(sender) = f.sender {
+            put_len_field(out, 3, sender.as_bytes());
+        }
+    }
+}
+
+fn non_empty(s: &str) -> Option<&[u8]> {
+    Some(s.as_bytes()).filter(|b| !b.is_empty())
 }
 
 /// Encodes a message in the given dialect.
 pub fn encode(msg: &Message, dialect: Dialect) -> Result<Vec<u8>, EncodeError> {
-    let mut out = Vec::with_capacity(encoded_len(msg, dialect));
+    let mut out = Vec::new();
     encode_into(msg, dialect, &mut out)?;
     Ok(out)
 }
 
-/// Appends the encoding of a message to `out`.
+/// Appends the encoding of a message to `out` (reserving the exact size once).
+///
+/// On error nothing is appended.
 pub fn encode_into(msg: &Message, dialect: Dialect, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    let _ = (msg, dialect, out);
-    todo!("wire codec")
+    match dialect {
+        Dialect::Spec => {
+            out.reserve(encoded_len(msg, dialect));
+            encode_spec(msg, out);
+        }
+        Dialect::Nim => {
+            let lamport = msg.lamport_timestamp.ok_or(EncodeError::EphemeralInNim)?;
+            out.reserve(encoded_len(msg, dialect));
+            encode_nim(msg, lamport, out);
+        }
+    }
+    Ok(())
 }
 
-/// The exact number of bytes [`encode`] produces.
+fn encode_spec(msg: &Message, out: &mut Vec<u8>) {
+    let d = Dialect::Spec;
+    if let Some(s) = non_empty(&msg.sender_id) {
+        put_len_field(out, Field::SenderId.number(d), s);
+    }
+    if let Some(s) = non_empty(&msg.message_id) {
+        put_len_field(out, Field::MessageId.number(d), s);
+    }
+    if let Some(s) = non_empty(&msg.channel_id) {
+        put_len_field(out, Field::ChannelId.number(d), s);
+    }
+    if let Some(lamport) = msg.lamport_timestamp {
+        put_tag(out, Field::Lamport.number(d), VARINT);
+        put_varint(out, lamport);
+    }
+    put_entries(out, &msg.causal_history, Field::History.number(d), d);
+    if let Some(bloom) = &msg.bloom_filter {
+        put_len_field(out, Field::Bloom.number(d), bloom);
+    }
+    put_entries(out, &msg.repair_request, Field::Repair.number(d), d);
+    if let Some(content) = &msg.content {
+        put_len_field(out, Field::Content.number(d), content);
+    }
+}
+
+fn encode_nim(msg: &Message, lamport: u64, out: &mut Vec<u8>) {
+    let d = Dialect::Nim;
+    put_len_field(out, Field::MessageId.number(d), msg.message_id.as_bytes());
+    put_tag(out, Field::Lamport.number(d), VARINT);
+    put_varint(out, lamport);
+    put_entries(out, &msg.causal_history, Field::History.number(d), d);
+    put_len_field(out, Field::ChannelId.number(d), msg.channel_id.as_bytes());
+    put_len_field(
+        out,
+        Field::Content.number(d),
+        msg.content.as_deref().unwrap_or_default(),
+    );
+    put_len_field(
+        out,
+        Field::Bloom.number(d),
+        msg.bloom_filter.as_deref().unwrap_or_default(),
+    );
+    if let Some(s) = non_empty(&msg.sender_id) {
+        put_len_field(out, Field::SenderId.number(d), s);
+    }
+    put_entries(out, &msg.repair_request, Field::Repair.number(d), d);
+}
+
+/// The exact number of bytes [`encode`] produces; 0 for a message that cannot
+/// be encoded in `dialect` (an ephemeral message in the nim dialect).
 pub fn encoded_len(msg: &Message, dialect: Dialect) -> usize {
-    let _ = (msg, dialect);
-    0
+    let d = dialect;
+    let opt =
+        |b: Option<&[u8]>, field: Field| b.map_or(0, |b| len_field_len(field.number(d), b.len()));
+    let history = entries_len(&msg.causal_history, Field::History.number(d), d);
+    let repair = entries_len(&msg.repair_request, Field::Repair.number(d), d);
+    let lamport = |v: u64| tag_len(Field::Lamport.number(d)) + varint_len(v);
+    match dialect {
+        Dialect::Spec => {
+            opt(non_empty(&msg.sender_id), Field::SenderId)
+                + opt(non_empty(&msg.message_id), Field::MessageId)
+                + opt(non_empty(&msg.channel_id), Field::ChannelId)
+                + msg.lamport_timestamp.map_or(0, lamport)
+                + history
+                + opt(msg.bloom_filter.as_deref(), Field::Bloom)
+                + repair
+                + opt(msg.content.as_deref(), Field::Content)
+        }
+        Dialect::Nim => {
+            let Some(ts) = msg.lamport_timestamp else {
+                return 0;
+            };
+            let always = |b: Option<&[u8]>, field: Field| {
+                len_field_len(field.number(d), b.map_or(0, <[u8]>::len))
+            };
+            always(Some(msg.message_id.as_bytes()), Field::MessageId)
+                + lamport(ts)
+                + history
+                + always(Some(msg.channel_id.as_bytes()), Field::ChannelId)
+                + always(msg.content.as_deref(), Field::Content)
+                + always(msg.bloom_filter.as_deref(), Field::Bloom)
+                + opt(non_empty(&msg.sender_id), Field::SenderId)
+                + repair
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_len_matches_put_varint() {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX >> 1,
+            u64::MAX,
+        ] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            assert_eq!(out.len(), varint_len(v), "{v}");
+            let mut r = Reader::new(&out, 0, out.len());
+            assert_eq!(r.varint(Site::Tag { within: "test" }).unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn detection() {
+        assert_eq!(detect(&[0x0a, 0x00, 0x10, 0x00]), Dialect::Nim);
+        assert_eq!(detect(&[0x0a, 0x00, 0x12, 0x00]), Dialect::Spec);
+        assert_eq!(detect(&[]), Dialect::Spec);
+        assert_eq!(detect(&[0x0a, 0x05]), Dialect::Spec);
+    }
 }

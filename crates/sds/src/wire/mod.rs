@@ -13,7 +13,56 @@
 //! | repair_request     | 13                                       | 13                             |
 //! | content            | 20                                       | 5 (required)                   |
 //!
-//! [`decode`] detects the dialect of each message by itself.
+//! # Decoding
+//!
+//! Decoding is strict and total: every input either decodes or yields a
+//! [`DecodeError`] with the offset of the problem; it never panics and never
+//! allocates more than the input justifies (history entries are pushed one by
+//! one, each backed by at least two input bytes and bounded by [`Limits`]).
+//! Content, retrieval hints and the bloom filter are [`Bytes::slice`]s of the
+//! input; ids are validated UTF-8 and copied into `String`s.
+//!
+//! Rules common to both dialects:
+//! - unknown fields with a valid wire type (VARINT, I64, LEN, I32) are skipped;
+//! - groups (wire types 3 and 4) and wire types 6 and 7 are errors, wherever they occur;
+//! - a known field with the wrong wire type is an error (nim-sds silently
+//!   skips such a field; we reject it);
+//! - a singular field that occurs more than once: the last occurrence wins;
+//! - field number 0 (and numbers above 2²⁹ − 1) are errors.
+//!
+//! Spec dialect: every field is optional. A present `lamport_timestamp`,
+//! `bloom_filter`, `content`, `retrieval_hint` or entry `sender_id` is `Some`,
+//! even when empty or zero; absent strings are empty.
+//!
+//! Nim dialect (the rules of nim-sds 0.3):
+//! - `message_id` (1), `lamport_timestamp` (2), `channel_id` (4) and `content`
+//!   (5) are required (present, possibly empty); an entry's `message_id` (1) is required;
+//! - an empty or absent `bloom_filter` (6) decodes to `None` (nim-sds writes an
+//!   empty field when it has no filter);
+//! - an empty `retrieval_hint` or entry `sender_id` decodes to `None`;
+//! - an empty `content` decodes to `Some(empty)` (the message is a sync message).
+//!
+//! # Dialect detection
+//!
+//! [`decode`] scans the top-level fields (skipping their values) up to the
+//! first occurrence of field 2. If that field is a VARINT the message is nim
+//! (nim-sds always writes `lamport_timestamp` as field 2, a varint); otherwise
+//! (field 2 is LEN, which is the spec's `message_id`, or field 2 is absent, or
+//! the scan hits malformed framing first) it is decoded as spec, and any
+//! framing error is then reported by the spec decoder.
+//!
+//! # Encoding
+//!
+//! Both dialects are emitted exactly like the peers (`@waku/sds` 0.0.8's
+//! protons codec and nim-sds 0.3's minprotobuf writer), so re-encoding a
+//! decoded vector reproduces it byte for byte:
+//! - spec: fields in number order 1, 2, 3, 10, 11…, 12, 13…, 20; empty strings
+//!   are omitted; `Option` fields are written when `Some`, even if empty; an
+//!   entry omits an empty `message_id` and writes `retrieval_hint` / `sender_id` when `Some`;
+//! - nim: 1, 2, 3…, 4, 5 (an absent content is written empty), 6 (an absent
+//!   bloom is written empty), 7 only if the sender is non-empty, 13…; an entry
+//!   always writes 1, and 2 and 3 only if non-empty. A message without a lamport
+//!   timestamp cannot be written ([`EncodeError::EphemeralInNim`]).
 
 use bytes::Bytes;
 
@@ -131,4 +180,4 @@ mod codec;
 mod error;
 
 pub use codec::{decode, decode_as, encode, encode_into, encoded_len};
-pub use error::{DecodeError, DecodeErrorKind, EncodeError};
+pub use error::{DecodeError, DecodeErrorKind, EncodeError, Site};
