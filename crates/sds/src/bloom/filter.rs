@@ -38,6 +38,9 @@ struct Bits<'a> {
 impl Bits<'_> {
     #[inline(always)]
     fn contains(&self, item: &ItemHash) -> bool {
+        if self.m == 0 {
+            return false;
+        }
         let flip = flip(self.encoding);
         item.indices(self.k, self.m).all(|idx| {
             self.bits
