@@ -47,6 +47,29 @@ impl Bytes for &[u8] {
     }
 }
 
+/// Inputs up to this length are concatenated into a stack buffer and hashed as
+/// one slice (far faster than reading across the seam); longer ones use [`Concat`].
+const STACK_CONCAT: usize = 192;
+
+/// Runs `f` on `head ++ tail` without allocating.
+#[inline(always)]
+fn with_concat<R>(
+    head: &[u8],
+    tail: &[u8],
+    f: impl Fn(&[u8]) -> R,
+    g: impl Fn(Concat<'_>) -> R,
+) -> R {
+    let n = head.len() + tail.len();
+    if n <= STACK_CONCAT {
+        let mut buf = [0u8; STACK_CONCAT];
+        buf[..head.len()].copy_from_slice(head);
+        buf[head.len()..n].copy_from_slice(tail);
+        f(&buf[..n])
+    } else {
+        g(Concat { head, tail })
+    }
+}
+
 /// `head ++ tail`, read without copying (except for reads straddling the seam).
 #[derive(Clone, Copy)]
 struct Concat<'a> {
@@ -326,7 +349,7 @@ pub fn nim_string_hash(bytes: &[u8]) -> i64 {
 
 /// [`nim_string_hash`] of `head ++ tail`, without building the concatenation.
 pub fn nim_string_hash_concat(head: &[u8], tail: &[u8]) -> i64 {
-    farmhash64(&Concat { head, tail }) as i64
+    with_concat(head, tail, |s| farmhash64(&s), |c| farmhash64(&c)) as i64
 }
 
 // ---------------------------------------------------------------------------
@@ -342,35 +365,75 @@ fn murmur_mix_k(k: u32) -> u32 {
 }
 
 #[inline(always)]
-fn murmur3<B: Bytes>(s: &B, seed: u32) -> u32 {
-    let len = s.len();
-    let blocks = len / 4;
-    let mut h = seed;
-    for i in 0..blocks {
-        h ^= murmur_mix_k(s.read_u32(i * 4));
-        h = h.rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64);
+fn murmur_block(h: u32, k: u32) -> u32 {
+    (h ^ murmur_mix_k(k))
+        .rotate_left(13)
+        .wrapping_mul(5)
+        .wrapping_add(0xe654_6b64)
+}
+
+/// Streaming MurmurHash3 x86_32: `finish` does not consume the state, so a
+/// prefix's hash and an extension's hash share the work on the prefix.
+#[derive(Clone, Copy)]
+struct Murmur3 {
+    h: u32,
+    carry: [u8; 4],
+    carried: usize,
+    total: usize,
+}
+
+impl Murmur3 {
+    #[inline(always)]
+    fn new(seed: u32) -> Self {
+        Murmur3 {
+            h: seed,
+            carry: [0; 4],
+            carried: 0,
+            total: 0,
+        }
     }
-    let t = blocks * 4;
-    let mut k = 0u32;
-    let rem = len & 3;
-    if rem >= 3 {
-        k ^= u32::from(s.byte(t + 2)) << 16;
+
+    #[inline(always)]
+    fn update(&mut self, mut p: &[u8]) {
+        self.total = self.total.wrapping_add(p.len());
+        if self.carried > 0 {
+            let take = (4 - self.carried).min(p.len());
+            self.carry[self.carried..self.carried + take].copy_from_slice(&p[..take]);
+            self.carried += take;
+            p = &p[take..];
+            if self.carried < 4 {
+                return;
+            }
+            self.h = murmur_block(self.h, u32::from_le_bytes(self.carry));
+        }
+        let chunks = p.chunks_exact(4);
+        let rem = chunks.remainder();
+        for c in chunks {
+            self.h = murmur_block(self.h, u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        }
+        self.carry[..rem.len()].copy_from_slice(rem);
+        self.carried = rem.len();
     }
-    if rem >= 2 {
-        k ^= u32::from(s.byte(t + 1)) << 8;
+
+    #[inline(always)]
+    fn finish(&self) -> u32 {
+        let mut h = self.h;
+        if self.carried > 0 {
+            let mut k = 0u32;
+            for (i, b) in self.carry[..self.carried].iter().enumerate() {
+                k ^= u32::from(*b) << (8 * i);
+            }
+            h ^= murmur_mix_k(k);
+        }
+        // The length is mixed in modulo 2^32, as in the reference implementation.
+        h ^= self.total as u32;
+        h ^= h >> 16;
+        h = h.wrapping_mul(0x85eb_ca6b);
+        h ^= h >> 13;
+        h = h.wrapping_mul(0xc2b2_ae35);
+        h ^= h >> 16;
+        h
     }
-    if rem >= 1 {
-        k ^= u32::from(s.byte(t));
-        h ^= murmur_mix_k(k);
-    }
-    // The length is mixed in modulo 2^32, as in the reference implementation.
-    h ^= len as u32;
-    h ^= h >> 16;
-    h = h.wrapping_mul(0x85eb_ca6b);
-    h ^= h >> 13;
-    h = h.wrapping_mul(0xc2b2_ae35);
-    h ^= h >> 16;
-    h
 }
 
 /// MurmurHash3 x86 32-bit of `bytes` with `seed`.
@@ -379,12 +442,28 @@ fn murmur3<B: Bytes>(s: &B, seed: u32) -> u32 {
 /// JavaScript). It feeds UTF-16 code units rather than UTF-8 bytes, which only
 /// agree for ASCII ids; SDS ids are hex.
 pub fn murmur3_x86_32(bytes: &[u8], seed: u32) -> u32 {
-    murmur3(&bytes, seed)
+    let mut st = Murmur3::new(seed);
+    st.update(bytes);
+    st.finish()
 }
 
 /// [`murmur3_x86_32`] of `head ++ tail`, without building the concatenation.
 pub fn murmur3_x86_32_concat(head: &[u8], tail: &[u8], seed: u32) -> u32 {
-    murmur3(&Concat { head, tail }, seed)
+    let mut st = Murmur3::new(seed);
+    st.update(head);
+    st.update(tail);
+    st.finish()
+}
+
+/// `(murmur3_x86_32(head), murmur3_x86_32(head ++ tail))` in one pass over `head`:
+/// both hashes share the state after `head`'s full 4-byte blocks.
+#[inline]
+pub fn murmur3_x86_32_and_extended(head: &[u8], tail: &[u8], seed: u32) -> (u32, u32) {
+    let mut st = Murmur3::new(seed);
+    st.update(head);
+    let short = st.finish();
+    st.update(tail);
+    (short, st.finish())
 }
 
 // ---------------------------------------------------------------------------
@@ -431,7 +510,9 @@ mod tests {
 
     #[test]
     fn concat_matches_every_split() {
-        let data: Vec<u8> = (0..200u32).map(|i| (i * 37 + 11) as u8).collect();
+        let data: Vec<u8> = (0..(STACK_CONCAT as u32 + 80))
+            .map(|i| (i * 37 + 11) as u8)
+            .collect();
         for len in 0..data.len() {
             let whole = &data[..len];
             let f = nim_string_hash(whole);
@@ -441,6 +522,8 @@ mod tests {
                 let (a, b) = whole.split_at(split);
                 assert_eq!(nim_string_hash_concat(a, b), f, "len {len} split {split}");
                 assert_eq!(murmur3_x86_32_concat(a, b, 7), m, "len {len} split {split}");
+                let (short, long) = murmur3_x86_32_and_extended(a, b, 7);
+                assert_eq!((short, long), (murmur3_x86_32(a, 7), m));
                 assert_eq!(sha256_prefix_u64_concat(a, b), s);
             }
         }

@@ -66,12 +66,13 @@ impl ItemHash {
     #[inline]
     pub fn new(encoding: BloomEncoding, id: &[u8]) -> Self {
         match encoding {
-            BloomEncoding::Spec => ItemHash {
-                a: u64::from((hash::murmur3_x86_32(id, 0) as i32).unsigned_abs()),
-                b: u64::from(
-                    (hash::murmur3_x86_32_concat(id, SECOND_HASH_SUFFIX, 0) as i32).unsigned_abs(),
-                ),
-            },
+            BloomEncoding::Spec => {
+                let (a, b) = hash::murmur3_x86_32_and_extended(id, SECOND_HASH_SUFFIX, 0);
+                ItemHash {
+                    a: u64::from((a as i32).unsigned_abs()),
+                    b: u64::from((b as i32).unsigned_abs()),
+                }
+            }
             BloomEncoding::Nim => ItemHash {
                 a: hash::nim_string_hash(id).unsigned_abs(),
                 b: hash::nim_string_hash_concat(id, SECOND_HASH_SUFFIX).unsigned_abs(),
