@@ -287,6 +287,13 @@ enum Op {
     Tick {
         now_ms: u64,
     },
+    /// Sets the retrieval hint of a log entry (e.g. one of ours, once the
+    /// transport knows its hash); used in later causal histories.
+    SetHint {
+        channel: String,
+        message_id: String,
+        retrieval_hint_hex: String,
+    },
     State {
         channel: String,
     },
@@ -445,6 +452,20 @@ impl Peer {
             Op::Tick { now_ms } => {
                 self.advance(now_ms, out);
                 Ok(())
+            }
+            Op::SetHint {
+                channel,
+                message_id,
+                retrieval_hint_hex,
+            } => {
+                let hint = Bytes::from(unhex("retrieval_hint_hex", &retrieval_hint_hex)?);
+                if self.p.set_retrieval_hint(&channel, &message_id, hint) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "set_hint: {message_id:?} is not in the log of {channel:?}"
+                    ))
+                }
             }
             Op::State { channel } => {
                 let s = self
