@@ -25,6 +25,7 @@ fn quiet_channel_sends_sync_after_interval_plus_backoff() {
     let cfg = Config {
         sync_interval_ms: 30_000,
         sync_backoff_ms: 15_000,
+        max_resend_attempts: 0, // no resend: a resend is a broadcast too
         ..Config::default()
     };
     let mut a = Participant::new("a", cfg).unwrap();
