@@ -426,17 +426,24 @@ impl Peer {
                     .map(|h| unhex("retrieval_hint_hex", &h).map(Bytes::from))
                     .transpose()?;
                 // Channels named by received messages get our channel settings.
+                let mut ids = (Value::Null, Value::Null);
                 if let Ok(d) = wire::decode(bytes.clone(), &self.p.config().limits) {
                     let ch = d.message.channel_id;
                     if d.message.sender_id != self.p.participant_id() {
                         self.ensure_channel(&ch, now_ms)?;
                     }
+                    ids = (Value::from(ch), Value::from(d.message.message_id));
                 }
                 let r = self
                     .p
                     .receive(bytes, hint, now_ms)
                     .map_err(|e| format!("receive: {e}"))?;
-                out.push(json!({"type": "received", "result": received_name(&r)}));
+                out.push(json!({
+                    "type": "received",
+                    "result": received_name(&r),
+                    "channel": ids.0,
+                    "message_id": ids.1,
+                }));
                 Ok(())
             }
             Op::MarkMet {
