@@ -5,7 +5,6 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod bench;
-mod bloom_compat;
 mod decode;
 mod peer;
 

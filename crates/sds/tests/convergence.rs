@@ -2,6 +2,7 @@
 //! duplication and reordering converge once the network heals: identical logs,
 //! no delivery before dependencies, no duplicate delivery, and every sent
 //! message ends acknowledged or reported not acknowledged at its sender.
+#![allow(clippy::needless_range_loop)] // participants are indexed across several vectors
 mod common;
 use common::*;
 use proptest::prelude::*;

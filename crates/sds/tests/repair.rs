@@ -1,4 +1,5 @@
 //! SDS-R scenarios in virtual time.
+#![allow(clippy::needless_range_loop)] // participants are indexed across several vectors
 mod common;
 use common::*;
 use proptest::prelude::*;

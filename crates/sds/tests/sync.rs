@@ -1,5 +1,6 @@
 //! Sync messages: emitted when a channel is quiet; empty content; never logged,
 //! put in the bloom or referenced; processed on receipt for acks and gaps only.
+#![allow(clippy::needless_range_loop)] // participants are indexed across several vectors
 mod common;
 use common::*;
 use sds::{wire, Config, Event, Participant, Received, TransmitReason};

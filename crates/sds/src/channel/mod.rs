@@ -201,10 +201,6 @@ impl Channel {
         })
     }
 
-    pub fn lamport(&self) -> u64 {
-        self.lamport
-    }
-
     pub fn knows(&self, id: &str) -> bool {
         self.log.contains(id) || self.outgoing.contains(id) || self.incoming.contains(id)
     }
@@ -1076,22 +1072,5 @@ impl Channel {
             repair_requests: self.repair_out.ids().map(|i| i.to_string()).collect(),
             repair_responses: self.repair_in.ids().map(|i| i.to_string()).collect(),
         }
-    }
-
-    /// Sizes of the bounded structures: (log, outgoing, incoming, repair out, repair in).
-    pub fn sizes(&self) -> [usize; 5] {
-        [
-            self.log.len(),
-            self.outgoing.len(),
-            self.incoming.len(),
-            self.repair_out.len(),
-            self.repair_in.len(),
-        ]
-    }
-
-    #[allow(dead_code)]
-    pub fn remembered(&self) -> (usize, usize) {
-        let _ = self.evicted.iter();
-        (self.evicted.len(), self.met.len())
     }
 }

@@ -107,14 +107,6 @@ impl BoundedSet {
             }
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.set.len()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Id> {
-        self.order.iter()
-    }
 }
 
 /// An unacknowledged message of ours.
