@@ -53,7 +53,7 @@ impl RepairOut {
         self.due.set(id.clone(), t_req);
         self.expiry.set(id, expires);
         while self.entries.len() > cap {
-            let furthest = self.due.iter().last().or_else(|| self.expiry.iter().last());
+            let furthest = self.due.last().or_else(|| self.expiry.last());
             let Some(furthest) = furthest.map(|(_, k)| k.clone()) else {
                 break;
             };
@@ -163,7 +163,7 @@ impl RepairIn {
         }
         self.due.set(id, t_resp);
         while self.due.len() > cap {
-            let Some(furthest) = self.due.iter().last().map(|(_, k)| k.clone()) else {
+            let Some(furthest) = self.due.last().map(|(_, k)| k.clone()) else {
                 break;
             };
             self.due.remove(&furthest);
