@@ -13,6 +13,7 @@ use store::{BoundedSet, Buffered, Incoming, Log, LogEntry, OutEntry, Outgoing};
 use crate::bloom::{BloomEncoding, BloomParams, BloomView, ItemHash, RollingBloom};
 use crate::config::{ChannelConfig, Config};
 use crate::event::{Event, Transmit, TransmitReason};
+use crate::fastmap::HashSet;
 use crate::repair::timing::{self, RepairHash};
 use crate::repair::{RepairIn, RepairOut};
 use crate::rng::Rng;
@@ -21,7 +22,6 @@ use crate::wire::{self, Dialect, HistoryEntry, MessageKind};
 use crate::RetrievalHintProvider;
 use bytes::Bytes;
 use std::cmp::Reverse;
-use crate::fastmap::HashSet;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
@@ -385,19 +385,28 @@ impl Channel {
     ) -> Result<(), wire::EncodeError> {
         self.lamport = now.max(self.lamport.saturating_add(1));
         let history = self.causal_history(ctx);
+        let repair = self.take_repair_requests(ctx, now);
+        let bloom = self.bloom_field();
+        // Encode with the history moved in and out (no copy of its entries).
+        let mut wm = wire::Message {
+            sender_id: ctx.me.to_string(),
+            message_id: id.to_string(),
+            channel_id: self.id.to_string(),
+            lamport_timestamp: Some(self.lamport),
+            causal_history: history,
+            bloom_filter: Some(bloom),
+            repair_request: repair,
+            content: Some(content),
+        };
+        let bytes = wire::encode(&wm, self.cfg.dialect)?;
+        let repair = std::mem::take(&mut wm.repair_request);
         let msg = Arc::new(StoredMessage {
             id: id.clone(),
             sender_id: ctx.me.clone(),
             lamport: self.lamport,
-            causal_history: history.into_boxed_slice(),
-            content,
+            causal_history: std::mem::take(&mut wm.causal_history).into_boxed_slice(),
+            content: wm.content.take().unwrap_or_default(),
         });
-        let repair = self.take_repair_requests(ctx, now);
-        let bloom = self.bloom_field();
-        let bytes = wire::encode(
-            &self.wire_message(&msg, Some(bloom), repair.clone()),
-            self.cfg.dialect,
-        )?;
         self.bloom_insert(&id);
         self.log_insert(
             ctx,
@@ -607,11 +616,13 @@ impl Channel {
         if r.enabled {
             let hash = self.repair_hash(ctx.cfg);
             for e in &missing {
-                let Some(sender) = e.sender_id.as_deref().filter(|s| !s.is_empty()) else {
-                    // Nobody can answer a request without the original sender.
+                if e.sender_id.as_deref().is_none_or(str::is_empty)
+                    || self.repair_out.get(&e.message_id).is_some()
+                {
+                    // Already scheduled, or unanswerable: nobody can answer a
+                    // request without the original sender.
                     continue;
-                };
-                let _ = sender;
+                }
                 let t_req = now
                     + timing::t_req_offset(
                         hash,

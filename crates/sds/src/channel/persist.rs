@@ -11,6 +11,7 @@ use super::store::{Buffered, LogEntry, OutEntry, StoredMessage};
 use super::{Channel, Ctx, Id};
 use crate::bloom::{BloomEncoding, ItemHash};
 use crate::config::ChannelConfig;
+use crate::fastmap::HashSet;
 use crate::repair::OutRepair;
 use crate::store::{
     decode_message, encode_message, ChannelChanges, ChannelMeta, ChannelSnapshot, IncomingRecord,
@@ -18,7 +19,6 @@ use crate::store::{
     StoreError,
 };
 use bytes::Bytes;
-use crate::fastmap::HashSet;
 use std::sync::Arc;
 
 /// Which part of the state a key belongs to.
