@@ -4,7 +4,9 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod bench;
 mod decode;
+mod peer;
 
 /// Scalable Data Sync (LIP-109) tools.
 #[derive(Debug, Parser)]
@@ -18,10 +20,16 @@ struct Cli {
 enum Command {
     /// Decode one SDS message (spec or nim dialect, detected) and print it as one line of JSON.
     Decode(decode::DecodeArgs),
+    /// Run one participant driven by JSON lines on stdin (see docs/peer.md).
+    Peer(peer::PeerArgs),
+    /// Measure send and receive throughput and peak memory (see docs/bench.md).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Decode(args) => decode::run(&args),
+        Command::Peer(args) => peer::run(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }

@@ -28,7 +28,8 @@ pub use channel::{ChannelState, Received};
 pub use config::{ChannelConfig, Config, RepairConfig};
 pub use event::{Event, Transmit, TransmitReason};
 pub use participant::{
-    ChannelError, ConfigError, Participant, ReceiveError, RetrievalHintProvider, SendError,
+    ChannelError, ConfigError, OpenError, Participant, ReceiveError, RetrievalHintProvider,
+    SendError,
 };
 pub use stats::Stats;
 pub use wire::Dialect;

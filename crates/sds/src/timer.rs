@@ -50,6 +50,11 @@ impl<K: Ord + Hash + Clone> DeadlineQueue<K> {
         self.by_key.get(key).copied()
     }
 
+    /// The entry with the latest deadline.
+    pub fn last(&self) -> Option<(u64, &K)> {
+        self.by_time.last().map(|(at, k)| (*at, k))
+    }
+
     /// The earliest deadline.
     pub fn next(&self) -> Option<u64> {
         self.by_time.first().map(|(at, _)| *at)

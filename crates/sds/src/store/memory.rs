@@ -103,7 +103,9 @@ impl Store for MemoryStore {
             put(&mut c.incoming, &ch.incoming_upserts, |r| r.id.clone());
             put(&mut c.repair_out, &ch.repair_out_upserts, |r| r.id.clone());
             put(&mut c.repair_in, &ch.repair_in_upserts, |r| r.id.clone());
-            put(&mut c.remembered, &ch.remembered_upserts, |r| (r.kind, r.id.clone()));
+            put(&mut c.remembered, &ch.remembered_upserts, |r| {
+                (r.kind, r.id.clone())
+            });
             for id in &ch.log_deletes {
                 c.log.remove(id);
             }
@@ -124,7 +126,11 @@ impl Store for MemoryStore {
             }
         }
         inner.applied += 1;
-        inner.rows += changes.channels.iter().map(ChannelChanges::rows).sum::<usize>();
+        inner.rows += changes
+            .channels
+            .iter()
+            .map(ChannelChanges::rows)
+            .sum::<usize>();
         Ok(())
     }
 

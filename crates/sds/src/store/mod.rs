@@ -79,6 +79,9 @@ pub struct ChannelMeta {
     pub last_broadcast: u64,
     /// When the next sync is due.
     pub sync_due: u64,
+    /// State of the channel's random back-offs (so a restarted participant
+    /// behaves as if it had never stopped).
+    pub rng_state: u64,
 }
 
 /// A log entry.
