@@ -21,6 +21,7 @@
 //!     next_seq: 0,
 //!     last_broadcast: 0,
 //!     sync_due: 0,
+//!     rng_state: 0,
 //! };
 //! let changes = ChangeSet {
 //!     channels: vec![ChannelChanges {
@@ -37,7 +38,10 @@
 
 mod codec;
 mod error;
+mod participant;
 pub mod schema;
+
+pub use participant::{open_participant, open_participant_with, store_from_spec};
 
 use bytes::Bytes;
 use codec::{decode_ids, encode_ids, from_sql, to_sql};
@@ -306,10 +310,11 @@ fn write_channel(tx: &Transaction<'_>, ch: &ChannelChanges) -> rusqlite::Result<
         Some(m) => {
             tx.prepare_cached(
                 "INSERT INTO channel (channel, dialect, sync, lamport, next_seq, last_broadcast, \
-                 sync_due) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (channel) DO UPDATE \
-                 SET dialect = excluded.dialect, sync = excluded.sync, lamport = excluded.lamport, \
-                 next_seq = excluded.next_seq, last_broadcast = excluded.last_broadcast, \
-                 sync_due = excluded.sync_due",
+                 sync_due, rng_state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (channel) \
+                 DO UPDATE SET dialect = excluded.dialect, sync = excluded.sync, \
+                 lamport = excluded.lamport, next_seq = excluded.next_seq, \
+                 last_broadcast = excluded.last_broadcast, sync_due = excluded.sync_due, \
+                 rng_state = excluded.rng_state",
             )?
             .execute(params![
                 c,
@@ -319,6 +324,7 @@ fn write_channel(tx: &Transaction<'_>, ch: &ChannelChanges) -> rusqlite::Result<
                 to_sql(m.next_seq),
                 to_sql(m.last_broadcast),
                 to_sql(m.sync_due),
+                to_sql(m.rng_state),
             ])?;
         }
         None => {
@@ -541,8 +547,8 @@ fn read_snapshots(tx: &Transaction<'_>) -> Result<Vec<ChannelSnapshot>, LoadErro
 
     {
         let mut st = tx.prepare(
-            "SELECT channel, dialect, sync, lamport, next_seq, last_broadcast, sync_due \
-             FROM channel ORDER BY channel",
+            "SELECT channel, dialect, sync, lamport, next_seq, last_broadcast, sync_due, \
+             rng_state FROM channel ORDER BY channel",
         )?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
@@ -568,6 +574,7 @@ fn read_snapshots(tx: &Transaction<'_>) -> Result<Vec<ChannelSnapshot>, LoadErro
                         next_seq: int(4)?,
                         last_broadcast: int(5)?,
                         sync_due: int(6)?,
+                        rng_state: int(7)?,
                     })
                 }
             };

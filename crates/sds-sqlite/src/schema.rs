@@ -30,7 +30,8 @@ CREATE TABLE channel (
     lamport        INTEGER,
     next_seq       INTEGER,
     last_broadcast INTEGER,
-    sync_due       INTEGER
+    sync_due       INTEGER,
+    rng_state      INTEGER
 ) WITHOUT ROWID;
 
 CREATE TABLE log (

@@ -22,6 +22,7 @@ fn meta(i: u64) -> ChannelMeta {
         next_seq: i + 1,
         last_broadcast: 1_700_000_000_000 + i,
         sync_due: 1_700_000_030_000 + i,
+        rng_state: i.wrapping_mul(0x9E37_79B9_7F4A_7C15),
     }
 }
 

@@ -81,6 +81,7 @@ impl Gen {
             next_seq: self.u64_any(),
             last_broadcast: self.u64_any(),
             sync_due: self.u64_any(),
+            rng_state: self.u64_any(),
         }
     }
 
@@ -200,6 +201,7 @@ pub fn meta(lamport: u64) -> ChannelMeta {
         next_seq: 0,
         last_broadcast: 0,
         sync_due: 0,
+        rng_state: 0,
     }
 }
 
