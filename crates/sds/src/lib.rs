@@ -15,6 +15,7 @@ pub mod bloom;
 mod channel;
 mod config;
 mod event;
+mod fastmap;
 pub mod hash;
 mod participant;
 pub mod repair;

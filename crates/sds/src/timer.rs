@@ -1,7 +1,8 @@
 //! A keyed deadline queue: O(log n) insert, remove, reschedule and "next due".
 
 use std::borrow::Borrow;
-use std::collections::{BTreeSet, HashMap};
+use crate::fastmap::HashMap;
+use std::collections::BTreeSet;
 use std::hash::Hash;
 
 /// Deadlines keyed by `K`; at most one deadline per key. Ties are broken by the
@@ -16,7 +17,7 @@ impl<K: Ord + Hash + Clone> Default for DeadlineQueue<K> {
     fn default() -> Self {
         DeadlineQueue {
             by_time: BTreeSet::new(),
-            by_key: HashMap::new(),
+            by_key: HashMap::default(),
         }
     }
 }

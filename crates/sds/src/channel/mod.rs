@@ -21,7 +21,8 @@ use crate::wire::{self, Dialect, HistoryEntry, MessageKind};
 use crate::RetrievalHintProvider;
 use bytes::Bytes;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet, VecDeque};
+use crate::fastmap::HashSet;
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
 /// Shared, cheaply clonable id.
@@ -177,8 +178,8 @@ impl Channel {
             last_broadcast: 0,
             sync_due,
             unannounced: VecDeque::new(),
-            unannounced_set: HashSet::new(),
-            own_news: HashSet::new(),
+            unannounced_set: HashSet::default(),
+            own_news: HashSet::default(),
             rng,
             dirty: ctx.persistent.then(Box::default),
             last_meta: None,
@@ -538,7 +539,7 @@ impl Channel {
 
         let mut unmet: Vec<Id> = Vec::new();
         let mut missing: Vec<HistoryEntry> = Vec::new();
-        let mut seen: HashSet<&str> = HashSet::new();
+        let mut seen: HashSet<&str> = HashSet::default();
         for e in &msg.causal_history {
             if e.message_id == msg.message_id || !seen.insert(e.message_id.as_str()) {
                 continue;
@@ -1056,8 +1057,8 @@ impl Channel {
     /// ids reached through buffered dependencies, with the entry that named them.
     fn root_missing(&self, id: &Id) -> Vec<HistoryEntry> {
         let mut roots: Vec<HistoryEntry> = Vec::new();
-        let mut seen_roots: HashSet<Id> = HashSet::new();
-        let mut visited: HashSet<Id> = HashSet::new();
+        let mut seen_roots: HashSet<Id> = HashSet::default();
+        let mut visited: HashSet<Id> = HashSet::default();
         let mut stack = vec![id.clone()];
         while let Some(node) = stack.pop() {
             if !visited.insert(node.clone()) {

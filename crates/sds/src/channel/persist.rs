@@ -18,7 +18,7 @@ use crate::store::{
     StoreError,
 };
 use bytes::Bytes;
-use std::collections::HashSet;
+use crate::fastmap::HashSet;
 use std::sync::Arc;
 
 /// Which part of the state a key belongs to.

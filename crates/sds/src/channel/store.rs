@@ -7,7 +7,8 @@ use crate::bloom::ItemHash;
 use crate::timer::DeadlineQueue;
 use crate::wire::HistoryEntry;
 use bytes::Bytes;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use crate::fastmap::HashMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 /// A content message as kept in the log and the buffers: what is needed to

@@ -9,7 +9,7 @@ pub mod timing;
 
 use crate::timer::DeadlineQueue;
 use crate::wire::HistoryEntry;
-use std::collections::HashMap;
+use crate::fastmap::HashMap;
 use std::sync::Arc;
 
 type Id = Arc<str>;
