@@ -535,10 +535,7 @@ fn u32_column(table: &str, channel: &str, id: &str, col: &str, v: i64) -> Result
 
 fn read_snapshots(tx: &Transaction<'_>) -> Result<Vec<ChannelSnapshot>, LoadError> {
     let mut chans: BTreeMap<String, ChannelSnapshot> = BTreeMap::new();
-    fn entry<'a>(
-        m: &'a mut BTreeMap<String, ChannelSnapshot>,
-        c: String,
-    ) -> &'a mut ChannelSnapshot {
+    fn entry(m: &mut BTreeMap<String, ChannelSnapshot>, c: String) -> &mut ChannelSnapshot {
         m.entry(c.clone()).or_insert_with(|| ChannelSnapshot {
             channel: c,
             ..Default::default()
