@@ -75,14 +75,103 @@ fn run(
     })
 }
 
+/// The participant itself on SQLite: `n` sends by A, then B receives them in
+/// order (the `sds bench` send and receive-in-order workloads, persisted).
+fn participant_workloads(
+    dir: &std::path::Path,
+    sync: Synchronous,
+    n: usize,
+) -> Result<[(f64, f64); 2], String> {
+    use sds::{Config, Participant};
+    let tmp = tempfile::tempdir_in(dir).map_err(|e| e.to_string())?;
+    let opts = Options {
+        synchronous: sync,
+        ..Options::default()
+    };
+    let mut config = Config::default();
+    config.max_log = config.max_log.max(n);
+    config.max_outgoing = config.max_outgoing.max(n);
+    config.max_incoming = config.max_incoming.max(n);
+    config.max_evicted_ids = config.max_evicted_ids.max(n);
+    let t0 = 1_700_000_000_000u64;
+    let open = |name: &str| {
+        sds_sqlite::open_participant_with(
+            tmp.path().join(format!("{name}.db")),
+            &opts,
+            name,
+            config.clone(),
+        )
+        .map_err(|e| e.to_string())
+    };
+    let mut a: Participant = open("a")?;
+    let mut msgs = Vec::with_capacity(n);
+    let w0 = written();
+    let start = Instant::now();
+    for i in 0..n {
+        let content = vec![(i % 251) as u8; 100];
+        a.send("bench", &shapes::id(i as u64), content, t0 + i as u64)
+            .map_err(|e| e.to_string())?;
+        while let Some(t) = a.poll_transmit() {
+            msgs.push(t.bytes);
+        }
+        while a.poll_event().is_some() {}
+    }
+    let send = (
+        n as f64 / start.elapsed().as_secs_f64(),
+        written().unwrap_or(0).saturating_sub(w0.unwrap_or(0)) as f64 / n as f64,
+    );
+    let mut b: Participant = open("b")?;
+    let w0 = written();
+    let start = Instant::now();
+    for (i, m) in msgs.into_iter().enumerate() {
+        b.receive(m, None, t0 + i as u64)
+            .map_err(|e| e.to_string())?;
+        while b.poll_event().is_some() {}
+        while b.poll_transmit().is_some() {}
+    }
+    let recv = (
+        n as f64 / start.elapsed().as_secs_f64(),
+        written().unwrap_or(0).saturating_sub(w0.unwrap_or(0)) as f64 / n as f64,
+    );
+    Ok([send, recv])
+}
+
 fn main() {
     let dir = std::env::args_os()
         .nth(1)
         .map(std::path::PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
+    println!("Participant on SQLite (`sds bench` workloads, 100-byte contents):");
+    println!();
+    println!("| sync | n | send ops/s | send bytes written/op | receive ops/s | receive bytes written/op |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (sync, sname) in [(Synchronous::Normal, "NORMAL"), (Synchronous::Full, "FULL")] {
+        let n = if sync == Synchronous::Full {
+            2_000
+        } else {
+            10_000
+        };
+        match participant_workloads(&dir, sync, n) {
+            Ok([s, r]) => println!(
+                "| {sname} | {n} | {:.0} | {:.0} | {:.0} | {:.0} |",
+                s.0, s.1, r.0, r.1
+            ),
+            Err(e) => {
+                eprintln!("participant {sname}: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    println!();
+    println!("Store alone, synthetic change sets:");
+    println!();
     println!("| sync | workload | log size | ops/s | µs/op | bytes written/op | row bytes/op |");
     println!("|---|---|---:|---:|---:|---:|---:|");
+    let only_normal = std::env::var_os("SDS_REPORT_NORMAL_ONLY").is_some();
     for (sync, sname) in [(Synchronous::Normal, "NORMAL"), (Synchronous::Full, "FULL")] {
+        if only_normal && sync == Synchronous::Full {
+            continue;
+        }
         for (work, wname) in [
             (shapes::receive as fn(&str, u64) -> ChangeSet, "receive"),
             (shapes::send, "send"),

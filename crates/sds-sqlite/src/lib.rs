@@ -85,6 +85,17 @@ pub struct Options {
     /// An upper bound on the database file's size; a write that would grow it
     /// further fails with a "full" error (default: no bound).
     pub max_size_bytes: Option<u64>,
+    /// SQLite's page cache for this connection, in KiB (`PRAGMA cache_size`;
+    /// default 32 MiB). A cache that holds the hot part of the log avoids a
+    /// read per write.
+    pub cache_size_kib: u32,
+    /// How much of the file SQLite reads through a memory map
+    /// (`PRAGMA mmap_size`; default 256 MiB; 0 disables).
+    pub mmap_size_bytes: u64,
+    /// WAL size, in pages, at which a commit checkpoints it into the database
+    /// (`PRAGMA wal_autocheckpoint`; default 4 096 pages, 16 MiB at 4 KiB
+    /// pages). Larger values write a page that changes often fewer times.
+    pub wal_autocheckpoint_pages: u32,
 }
 
 impl Default for Options {
@@ -94,6 +105,9 @@ impl Default for Options {
             busy_timeout_ms: 5_000,
             read_only: false,
             max_size_bytes: None,
+            cache_size_kib: 32 * 1024,
+            mmap_size_bytes: 256 << 20,
+            wal_autocheckpoint_pages: 4_096,
         }
     }
 }
@@ -162,6 +176,14 @@ impl SqliteStore {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         conn.busy_timeout(Duration::from_millis(u64::from(options.busy_timeout_ms)))
             .map_err(|e| self.sql("cannot set the busy timeout", &e))?;
+        conn.pragma_update(None, "cache_size", -i64::from(options.cache_size_kib))
+            .map_err(|e| self.sql("cannot set the cache size", &e))?;
+        let mmap = i64::try_from(options.mmap_size_bytes).unwrap_or(i64::MAX);
+        // SQLite answers with the size it will use (capped at compile time): not an error.
+        let _: Option<i64> = conn
+            .pragma_update_and_check(None, "mmap_size", mmap, |r| r.get(0))
+            .map_err(|e| self.sql("cannot set the memory map size", &e))
+            .ok();
         // The first read of the file: a file that is not a database fails here.
         let (version, app_id, tables) =
             read_header(conn).map_err(|e| self.sql("cannot read the database header", &e))?;
@@ -218,6 +240,8 @@ impl SqliteStore {
         };
         conn.pragma_update(None, "synchronous", sync)
             .map_err(|e| self.sql("cannot set the synchronous mode", &e))?;
+        conn.pragma_update(None, "wal_autocheckpoint", options.wal_autocheckpoint_pages)
+            .map_err(|e| self.sql("cannot set the checkpoint interval", &e))?;
         if let Some(bytes) = options.max_size_bytes {
             let page: i64 = conn
                 .pragma_query_value(None, "page_size", |r| r.get(0))
