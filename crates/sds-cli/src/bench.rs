@@ -211,7 +211,8 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
     let mut a2 = participant("bench-a", &config)?;
     let mut msgs: Vec<Bytes> = Vec::with_capacity(n);
     for (i, (id, c)) in ids.iter().zip(&contents).enumerate() {
-        a2.send(CHANNEL, id, c.clone(), T0 + i as u64).map_err(|e| format!("send: {e}"))?;
+        a2.send(CHANNEL, id, c.clone(), T0 + i as u64)
+            .map_err(|e| format!("send: {e}"))?;
         while let Some(t) = a2.poll_transmit() {
             msgs.push(t.bytes);
         }

@@ -300,10 +300,20 @@ impl Participant {
         cfg: ChannelConfig,
         now: u64,
     ) -> Result<(), ChannelError> {
+        let result = self.set_channel(channel, cfg, now);
+        self.persist();
+        result
+    }
+
+    fn set_channel(
+        &mut self,
+        channel: &str,
+        cfg: ChannelConfig,
+        now: u64,
+    ) -> Result<(), ChannelError> {
         if let Some(ch) = self.channels.get_mut(channel) {
             let ctx = ctx!(self);
             ch.set_config(&ctx, cfg);
-            self.persist();
             return Ok(());
         }
         if self.channels.len() >= self.config.max_channels {
@@ -314,7 +324,6 @@ impl Participant {
         let mut ctx = ctx!(self);
         let ch = Channel::new(&mut ctx, Id::from(channel), cfg, now);
         self.channels.insert(channel.to_string(), ch);
-        self.persist();
         Ok(())
     }
 
@@ -322,7 +331,7 @@ impl Participant {
         if self.channels.contains_key(channel) {
             return Ok(());
         }
-        self.configure_channel(
+        self.set_channel(
             channel,
             ChannelConfig::new(self.config.default_dialect),
             now,

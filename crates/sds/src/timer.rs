@@ -1,7 +1,7 @@
 //! A keyed deadline queue: O(log n) insert, remove, reschedule and "next due".
 
-use std::borrow::Borrow;
 use crate::fastmap::HashMap;
+use std::borrow::Borrow;
 use std::collections::BTreeSet;
 use std::hash::Hash;
 

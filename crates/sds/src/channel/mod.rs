@@ -13,6 +13,7 @@ use store::{BoundedSet, Buffered, Incoming, Log, LogEntry, OutEntry, Outgoing};
 use crate::bloom::{BloomEncoding, BloomParams, BloomView, ItemHash, RollingBloom};
 use crate::config::{ChannelConfig, Config};
 use crate::event::{Event, Transmit, TransmitReason};
+use crate::fastmap::{HashMap, HashSet};
 use crate::repair::timing::{self, RepairHash};
 use crate::repair::{RepairIn, RepairOut};
 use crate::rng::Rng;
@@ -21,7 +22,6 @@ use crate::wire::{self, Dialect, HistoryEntry, MessageKind};
 use crate::RetrievalHintProvider;
 use bytes::Bytes;
 use std::cmp::Reverse;
-use crate::fastmap::HashSet;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
@@ -142,7 +142,7 @@ pub(crate) struct Channel {
     /// first. They go first into our next causal history, and while there are
     /// any, others' broadcasts do not postpone our sync.
     unannounced: VecDeque<(u64, Id)>,
-    unannounced_set: HashSet<Id>,
+    unannounced_set: HashMap<Id, u64>,
     /// Our own messages that no other participant has shown to have (in its
     /// causal history or bloom filter) yet; they keep our syncs going too.
     own_news: HashSet<Id>,
@@ -178,7 +178,7 @@ impl Channel {
             last_broadcast: 0,
             sync_due,
             unannounced: VecDeque::new(),
-            unannounced_set: HashSet::default(),
+            unannounced_set: HashMap::default(),
             own_news: HashSet::default(),
             rng,
             dirty: ctx.persistent.then(Box::default),
@@ -267,6 +267,7 @@ impl Channel {
                 break;
             };
             self.unannounced_set.remove(&id);
+            persist::touch(&mut self.dirty, Kind::Unannounced, &id);
             if self.log.contains(&id) {
                 picked.push((seq, id));
             }
@@ -385,19 +386,28 @@ impl Channel {
     ) -> Result<(), wire::EncodeError> {
         self.lamport = now.max(self.lamport.saturating_add(1));
         let history = self.causal_history(ctx);
+        let repair = self.take_repair_requests(ctx, now);
+        let bloom = self.bloom_field();
+        // Encode with the history moved in and out (no copy of its entries).
+        let mut wm = wire::Message {
+            sender_id: ctx.me.to_string(),
+            message_id: id.to_string(),
+            channel_id: self.id.to_string(),
+            lamport_timestamp: Some(self.lamport),
+            causal_history: history,
+            bloom_filter: Some(bloom),
+            repair_request: repair,
+            content: Some(content),
+        };
+        let bytes = wire::encode(&wm, self.cfg.dialect)?;
+        let repair = std::mem::take(&mut wm.repair_request);
         let msg = Arc::new(StoredMessage {
             id: id.clone(),
             sender_id: ctx.me.clone(),
             lamport: self.lamport,
-            causal_history: history.into_boxed_slice(),
-            content,
+            causal_history: std::mem::take(&mut wm.causal_history).into_boxed_slice(),
+            content: wm.content.take().unwrap_or_default(),
         });
-        let repair = self.take_repair_requests(ctx, now);
-        let bloom = self.bloom_field();
-        let bytes = wire::encode(
-            &self.wire_message(&msg, Some(bloom), repair.clone()),
-            self.cfg.dialect,
-        )?;
         self.bloom_insert(&id);
         self.log_insert(
             ctx,
@@ -432,6 +442,7 @@ impl Channel {
         self.transmit(ctx, &id, TransmitReason::New, Bytes::from(bytes), &repair);
         self.after_broadcast(ctx, now);
         if self.own_news.len() < MAX_NEWS {
+            persist::touch(&mut self.dirty, Kind::OwnNews, &id);
             self.own_news.insert(id);
         }
         Ok(())
@@ -607,11 +618,13 @@ impl Channel {
         if r.enabled {
             let hash = self.repair_hash(ctx.cfg);
             for e in &missing {
-                let Some(sender) = e.sender_id.as_deref().filter(|s| !s.is_empty()) else {
-                    // Nobody can answer a request without the original sender.
+                if e.sender_id.as_deref().is_none_or(str::is_empty)
+                    || self.repair_out.get(&e.message_id).is_some()
+                {
+                    // Already scheduled, or unanswerable: nobody can answer a
+                    // request without the original sender.
                     continue;
-                };
-                let _ = sender;
+                }
                 let t_req = now
                     + timing::t_req_offset(
                         hash,
@@ -789,9 +802,11 @@ impl Channel {
         if self.unannounced.len() >= MAX_UNANNOUNCED {
             if let Some((_, old)) = self.unannounced.pop_front() {
                 self.unannounced_set.remove(&old);
+                persist::touch(&mut self.dirty, Kind::Unannounced, &old);
             }
         }
-        self.unannounced_set.insert(id.clone());
+        persist::touch(&mut self.dirty, Kind::Unannounced, &id);
+        self.unannounced_set.insert(id.clone(), seq);
         self.unannounced.push_back((seq, id));
     }
 
@@ -806,19 +821,28 @@ impl Channel {
     ) {
         if !self.own_news.is_empty() {
             let enc = encoding_of(dialect);
+            let dirty = &mut self.dirty;
             self.own_news.retain(|id| {
                 let named = msg.causal_history.iter().any(|e| *e.message_id == **id);
-                !(named || view.is_some_and(|v| v.contains(&ItemHash::new(enc, id.as_bytes()))))
+                let covered =
+                    named || view.is_some_and(|v| v.contains(&ItemHash::new(enc, id.as_bytes())));
+                if covered {
+                    persist::touch(dirty, Kind::OwnNews, id);
+                }
+                !covered
             });
         }
         if !self.unannounced_set.is_empty() {
-            let before = self.unannounced_set.len();
+            let mut removed = false;
             for e in &msg.causal_history {
-                self.unannounced_set.remove(e.message_id.as_str());
+                if self.unannounced_set.remove(e.message_id.as_str()).is_some() {
+                    persist::touch(&mut self.dirty, Kind::Unannounced, &e.message_id);
+                    removed = true;
+                }
             }
-            if self.unannounced_set.len() < before {
+            if removed {
                 let set = &self.unannounced_set;
-                self.unannounced.retain(|(_, id)| set.contains(id));
+                self.unannounced.retain(|(_, id)| set.contains_key(id));
             }
         }
         if ctx.cfg.sync_suppressed_by_others

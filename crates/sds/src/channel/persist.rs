@@ -11,6 +11,7 @@ use super::store::{Buffered, LogEntry, OutEntry, StoredMessage};
 use super::{Channel, Ctx, Id};
 use crate::bloom::{BloomEncoding, ItemHash};
 use crate::config::ChannelConfig;
+use crate::fastmap::HashSet;
 use crate::repair::OutRepair;
 use crate::store::{
     decode_message, encode_message, ChannelChanges, ChannelMeta, ChannelSnapshot, IncomingRecord,
@@ -18,7 +19,6 @@ use crate::store::{
     StoreError,
 };
 use bytes::Bytes;
-use crate::fastmap::HashSet;
 use std::sync::Arc;
 
 /// Which part of the state a key belongs to.
@@ -31,6 +31,8 @@ pub(crate) enum Kind {
     RepairIn,
     Evicted,
     Met,
+    Unannounced,
+    OwnNews,
 }
 
 /// Keys changed since the last successful write.
@@ -140,13 +142,17 @@ impl Channel {
                     }),
                     None => c.repair_in_deletes.push(id.to_string()),
                 },
-                Kind::Evicted | Kind::Met => {
-                    let (set, which) = if *kind == Kind::Evicted {
-                        (&self.evicted, Remembered::Evicted)
-                    } else {
-                        (&self.met, Remembered::Met)
+                Kind::Evicted | Kind::Met | Kind::Unannounced | Kind::OwnNews => {
+                    let (which, seq) = match kind {
+                        Kind::Evicted => (Remembered::Evicted, self.evicted.seq(id)),
+                        Kind::Met => (Remembered::Met, self.met.seq(id)),
+                        Kind::Unannounced => (
+                            Remembered::Unannounced,
+                            self.unannounced_set.get(id).copied(),
+                        ),
+                        _ => (Remembered::OwnNews, self.own_news.contains(id).then_some(0)),
                     };
-                    match set.seq(id) {
+                    match seq {
                         Some(seq) => c.remembered_upserts.push(RememberedRecord {
                             kind: which,
                             id: id.to_string(),
@@ -185,6 +191,15 @@ impl Channel {
         ch.sync_due = meta.sync_due;
         ch.rng = crate::rng::Rng::new(meta.rng_state);
 
+        // The bloom filter is rebuilt from everything it held: evicted ids
+        // (oldest first), the log, buffered messages and met ids.
+        let mut remembered = snap.remembered.clone();
+        remembered.sort_by_key(|r| r.seq);
+        for r in remembered.iter().filter(|r| r.kind == Remembered::Evicted) {
+            ch.bloom_insert(&r.id);
+            ch.evicted
+                .insert_with_seq(Id::from(r.id.as_str()), r.seq, ctx.cfg.max_evicted_ids);
+        }
         let mut log = snap.log.clone();
         log.sort_by_key(|r| r.seq);
         for r in &log {
@@ -206,20 +221,25 @@ impl Channel {
             }
         }
         ch.seq = meta.next_seq.max(log.last().map_or(0, |r| r.seq + 1));
-
-        let mut remembered = snap.remembered.clone();
-        remembered.sort_by_key(|r| r.seq);
+        for r in &snap.incoming {
+            ch.bloom_insert(&r.id);
+        }
+        for r in remembered.iter().filter(|r| r.kind == Remembered::Met) {
+            ch.bloom_insert(&r.id);
+            ch.met
+                .insert_with_seq(Id::from(r.id.as_str()), r.seq, ctx.cfg.max_marked_met);
+        }
         for r in &remembered {
             let id = Id::from(r.id.as_str());
             match r.kind {
-                Remembered::Evicted => {
-                    ch.evicted
-                        .insert_with_seq(id, r.seq, ctx.cfg.max_evicted_ids);
+                Remembered::Unannounced => {
+                    ch.unannounced_set.insert(id.clone(), r.seq);
+                    ch.unannounced.push_back((r.seq, id));
                 }
-                Remembered::Met => {
-                    ch.bloom_insert(&id);
-                    ch.met.insert_with_seq(id, r.seq, ctx.cfg.max_marked_met);
+                Remembered::OwnNews => {
+                    ch.own_news.insert(id);
                 }
+                Remembered::Evicted | Remembered::Met => {}
             }
         }
 

@@ -4,10 +4,10 @@
 
 use super::Id;
 use crate::bloom::ItemHash;
+use crate::fastmap::HashMap;
 use crate::timer::DeadlineQueue;
 use crate::wire::HistoryEntry;
 use bytes::Bytes;
-use crate::fastmap::HashMap;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 

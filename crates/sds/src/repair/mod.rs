@@ -7,9 +7,9 @@
 
 pub mod timing;
 
+use crate::fastmap::HashMap;
 use crate::timer::DeadlineQueue;
 use crate::wire::HistoryEntry;
-use crate::fastmap::HashMap;
 use std::sync::Arc;
 
 type Id = Arc<str>;

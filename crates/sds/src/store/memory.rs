@@ -43,6 +43,30 @@ impl MemoryStore {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// An independent copy of the data (clones share it).
+    pub fn deep_copy(&self) -> MemoryStore {
+        let copy = MemoryStore::new();
+        {
+            let src = self.lock();
+            let mut dst = copy.lock();
+            for (name, c) in &src.channels {
+                dst.channels.insert(
+                    name.clone(),
+                    ChannelRows {
+                        meta: c.meta.clone(),
+                        log: c.log.clone(),
+                        outgoing: c.outgoing.clone(),
+                        incoming: c.incoming.clone(),
+                        repair_out: c.repair_out.clone(),
+                        repair_in: c.repair_in.clone(),
+                        remembered: c.remembered.clone(),
+                    },
+                );
+            }
+        }
+        copy
+    }
+
     /// Makes the next `n` calls to `apply` fail (fault injection).
     pub fn fail_next_writes(&self, n: usize) {
         self.lock().fail_writes = n;
