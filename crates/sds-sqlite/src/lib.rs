@@ -325,6 +325,8 @@ fn remembered_to_sql(k: Remembered) -> i64 {
     match k {
         Remembered::Evicted => 0,
         Remembered::Met => 1,
+        Remembered::Unannounced => 2,
+        Remembered::OwnNews => 3,
     }
 }
 
@@ -708,6 +710,8 @@ fn read_snapshots(tx: &Transaction<'_>) -> Result<Vec<ChannelSnapshot>, LoadErro
             let kind = match r.get::<_, i64>(1)? {
                 0 => Remembered::Evicted,
                 1 => Remembered::Met,
+                2 => Remembered::Unannounced,
+                3 => Remembered::OwnNews,
                 k => return Err(bad("remembered", &c, &id, &format!("unknown kind {k}"))),
             };
             let rec = RememberedRecord {

@@ -87,7 +87,7 @@ CREATE TABLE repair_in (
 
 CREATE TABLE remembered (
     channel TEXT NOT NULL,
-    kind    INTEGER NOT NULL,          -- 0 evicted, 1 met
+    kind    INTEGER NOT NULL,          -- 0 evicted, 1 met, 2 unannounced, 3 own news
     id      TEXT NOT NULL,
     seq     INTEGER NOT NULL,
     PRIMARY KEY (channel, kind, id)

@@ -154,15 +154,11 @@ fn reopened_participant_behaves_like_one_that_never_stopped() {
     twins(false);
 }
 
-/// Core bug: `Channel::restore` rebuilds the bloom filter from the log and
-/// the met ids only, but a live participant also inserts the ids of received
-/// messages that wait in the incoming buffer. After a reopen, every message
-/// we send lacks those ids in its bloom filter until the buffered messages
-/// are delivered (fails at input 7: the bloom differs by one id, b5, which
-/// waits for b4). Fix: insert each incoming row's id into the bloom in
-/// `restore`.
+/// Including the bloom filter: `Channel::restore` must rebuild it from
+/// every id a live participant has inserted (log, buffered, met, evicted),
+/// or messages sent after a reopen differ from those of a participant that
+/// never stopped (this failed before the core restored buffered ids).
 #[test]
-#[ignore = "core bug: restore omits incoming-buffer ids from the bloom filter"]
 fn bloom_after_reopen_includes_buffered_messages() {
     twins(true);
 }

@@ -10,6 +10,14 @@ use sds::Dialect;
 pub struct Gen(u64);
 
 impl Gen {
+    pub fn kind(&mut self) -> Remembered {
+        [
+            Remembered::Evicted,
+            Remembered::Met,
+            Remembered::Unannounced,
+            Remembered::OwnNews,
+        ][self.below(4) as usize]
+    }
     pub fn new(seed: u64) -> Gen {
         Gen(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
@@ -142,20 +150,12 @@ impl Gen {
             }),
             repair_in_deletes: self.vec(3, Gen::id),
             remembered_upserts: self.vec(3, |g| RememberedRecord {
-                kind: if g.chance(50) {
-                    Remembered::Evicted
-                } else {
-                    Remembered::Met
-                },
+                kind: g.kind(),
                 id: g.id(),
                 seq: g.below(1 << 40),
             }),
             remembered_deletes: self.vec(3, |g| {
-                let k = if g.chance(50) {
-                    Remembered::Evicted
-                } else {
-                    Remembered::Met
-                };
+                let k = g.kind();
                 (k, g.id())
             }),
         }
