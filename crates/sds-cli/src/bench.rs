@@ -30,6 +30,10 @@ pub struct BenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// Persist each participant in DIR: `sqlite:DIR` (or `sqlite:DIR?sync=full`),
+    /// one fresh database file per workload.
+    #[arg(long, value_name = "SPEC")]
+    store: Option<String>,
 }
 
 const CHANNEL: &str = "bench";
@@ -125,8 +129,29 @@ fn bench_config(n: usize) -> (Config, bool) {
     (c, raised)
 }
 
-fn participant(id: &str, config: &Config) -> Result<Participant, String> {
-    let mut p = Participant::new(id, config.clone()).map_err(|e| e.to_string())?;
+fn participant(
+    id: &str,
+    config: &Config,
+    store: Option<(&str, &str)>,
+) -> Result<Participant, String> {
+    let mut p = match store {
+        Some((spec, tag)) => {
+            let (dir, query) = spec.split_once('?').unwrap_or((spec, ""));
+            let path = format!("{dir}/{id}-{tag}.db");
+            for suffix in ["", "-wal", "-shm"] {
+                let _ =
+                    std::fs::remove_file(format!("{}{suffix}", path.trim_start_matches("sqlite:")));
+            }
+            let spec = if query.is_empty() {
+                path
+            } else {
+                format!("{path}?{query}")
+            };
+            let store = sds_sqlite::store_from_spec(&spec).map_err(|e| e.to_string())?;
+            Participant::open(id, config.clone(), store).map_err(|e| e.to_string())?
+        }
+        None => Participant::new(id, config.clone()).map_err(|e| e.to_string())?,
+    };
     p.configure_channel(CHANNEL, ChannelConfig::new(Dialect::Spec), T0)
         .map_err(|e| e.to_string())?;
     Ok(p)
@@ -186,7 +211,11 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
     // send: the bytes are produced and handed over (dropped), as a broadcast
     // would; keeping 20 KB per message here would time the kernel zeroing
     // fresh pages rather than the protocol.
-    let mut a = participant("bench-a", &config)?;
+    let mut a = participant(
+        "bench-a",
+        &config,
+        args.store.as_deref().map(|s| (s, "send")),
+    )?;
     let mut send_err = None;
     let mut produced = 0usize;
     let send = measure("send", n, || {
@@ -208,7 +237,7 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
     }
     // The same messages again (same participant, inputs and clock: the same
     // bytes), kept as the inputs of the receive workloads. Not timed.
-    let mut a2 = participant("bench-a", &config)?;
+    let mut a2 = participant("bench-a", &config, None)?;
     let mut msgs: Vec<Bytes> = Vec::with_capacity(n);
     for (i, (id, c)) in ids.iter().zip(&contents).enumerate() {
         a2.send(CHANNEL, id, c.clone(), T0 + i as u64)
@@ -230,7 +259,11 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
     let message_bytes = msgs[n - 1].len();
 
     // receive-in-order
-    let mut b = participant("bench-b", &config)?;
+    let mut b = participant(
+        "bench-b",
+        &config,
+        args.store.as_deref().map(|s| (s, "recv-in-order")),
+    )?;
     let mut res = Ok(0);
     let recv_in_order = measure("receive-in-order", n, || {
         res = receive_all(&mut b, &msgs, &in_order);
@@ -239,7 +272,11 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
     drop(b);
 
     // receive-random
-    let mut c = participant("bench-c", &config)?;
+    let mut c = participant(
+        "bench-c",
+        &config,
+        args.store.as_deref().map(|s| (s, "recv-random")),
+    )?;
     let mut res = Ok(0);
     let recv_random = measure("receive-random", n, || {
         res = receive_all(&mut c, &msgs, &order);

@@ -32,6 +32,10 @@ pub struct PeerArgs {
     /// A TOML file of `sds::Config` fields (see `docs/peer.md`).
     #[arg(long, value_name = "FILE.toml")]
     config: Option<PathBuf>,
+    /// Persist the participant: `sqlite:PATH` (or `sqlite:PATH?sync=full`).
+    /// A peer started again on the same file continues where it stopped.
+    #[arg(long, value_name = "SPEC")]
+    store: Option<String>,
 }
 
 /// A sending dialect on the command line.
@@ -59,7 +63,12 @@ pub fn run(args: &PeerArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut peer = match Peer::new(&args.participant_id, args.dialect.into(), file) {
+    let mut peer = match Peer::new(
+        &args.participant_id,
+        args.dialect.into(),
+        file,
+        args.store.as_deref(),
+    ) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("sds peer: {e}");
@@ -324,9 +333,20 @@ pub struct Peer {
 
 impl Peer {
     /// A peer with the given id, sending dialect and configuration file.
-    pub fn new(id: &str, dialect: Dialect, file: ConfigFile) -> Result<Self, String> {
+    pub fn new(
+        id: &str,
+        dialect: Dialect,
+        file: ConfigFile,
+        store: Option<&str>,
+    ) -> Result<Self, String> {
         let config = file.to_config(dialect);
-        let p = Participant::new(id, config).map_err(|e| e.to_string())?;
+        let p = match store {
+            Some(spec) => {
+                let store = sds_sqlite::store_from_spec(spec).map_err(|e| e.to_string())?;
+                Participant::open(id, config, store).map_err(|e| e.to_string())?
+            }
+            None => Participant::new(id, config).map_err(|e| e.to_string())?,
+        };
         let channel_cfg = ChannelConfig {
             sync: file.sync,
             ..ChannelConfig::new(dialect)
@@ -644,8 +664,10 @@ fn event_json(e: Event) -> Value {
             content,
             retrieval_hint,
             lost_dependencies,
+            seq,
         } => json!({
             "type": "delivered",
+            "seq": seq,
             "channel": channel,
             "message_id": message_id,
             "sender_id": sender_id,

@@ -46,6 +46,24 @@ pub struct Transmit {
     pub repair_request: Vec<String>,
 }
 
+/// A delivered message still in the log, as returned by
+/// [`Participant::delivered_after`](crate::Participant::delivered_after).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// Position in the channel's delivery sequence.
+    pub seq: u64,
+    /// Message id.
+    pub message_id: String,
+    /// Sender's participant id.
+    pub sender_id: String,
+    /// Lamport timestamp.
+    pub lamport_timestamp: u64,
+    /// Content.
+    pub content: Bytes,
+    /// Retrieval hint.
+    pub retrieval_hint: Option<Bytes>,
+}
+
 /// Something the application should know about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -67,6 +85,11 @@ pub enum Event {
         retrieval_hint: Option<Bytes>,
         /// Direct dependencies that were declared irretrievably lost.
         lost_dependencies: Vec<String>,
+        /// Position in this channel's delivery sequence (persisted with the
+        /// log). An application that records the last `seq` it processed can
+        /// catch up after a crash with
+        /// [`Participant::delivered_after`](crate::Participant::delivered_after).
+        seq: u64,
     },
     /// An ephemeral message arrived (no ordering, no reliability).
     Ephemeral {

@@ -27,7 +27,7 @@ pub mod wire;
 
 pub use channel::{ChannelState, Received};
 pub use config::{ChannelConfig, Config, RepairConfig};
-pub use event::{Event, Transmit, TransmitReason};
+pub use event::{Delivery, Event, Transmit, TransmitReason};
 pub use participant::{
     ChannelError, ConfigError, OpenError, Participant, ReceiveError, RetrievalHintProvider,
     SendError,

@@ -568,6 +568,18 @@ impl Participant {
         self.channels.keys().map(String::as_str)
     }
 
+    /// Messages from others still in the channel's log that were delivered
+    /// after delivery sequence number `seq` (all of them with `None`), in
+    /// delivery order. After a crash, an application that recorded the `seq`
+    /// of the last [`Event::Delivered`] it processed calls this to process
+    /// what it missed: that makes delivery exactly-once (see [`crate::store`]).
+    pub fn delivered_after(&self, channel: &str, seq: Option<u64>) -> Vec<crate::Delivery> {
+        self.channels
+            .get(channel)
+            .map(|c| c.delivered_after(&self.id, seq))
+            .unwrap_or_default()
+    }
+
     /// A snapshot of a channel's state.
     pub fn channel_state(&self, channel: &str) -> Option<ChannelState> {
         self.channels.get(channel).map(Channel::state)

@@ -214,3 +214,47 @@ fn drop_channel_removes_persisted_state() {
     let mut s = store.clone();
     assert!(s.load().unwrap().is_empty());
 }
+
+#[test]
+fn application_catches_up_after_a_crash_with_delivered_after() {
+    let store = MemoryStore::new();
+    let mut alice = open(&store);
+    let mut bob = Participant::new("bob", Config::default()).unwrap();
+    alice.send("ch", "a0", &b"mine"[..], T0).unwrap();
+    for i in 0..5u64 {
+        bob.send("ch", &format!("b{i}"), &b"x"[..], T0 + i).unwrap();
+        alice
+            .receive(bob.poll_transmit().unwrap().bytes, None, T0 + i)
+            .unwrap();
+    }
+    // The application processed the deliveries up to b1, then crashed.
+    let seqs: Vec<(String, u64)> = drain(&mut alice)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Delivered {
+                message_id, seq, ..
+            } => Some((message_id, seq)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seqs.len(), 5);
+    let last_processed = seqs[1].1;
+    drop(alice);
+    let again = open(&store);
+    let missed: Vec<String> = again
+        .delivered_after("ch", Some(last_processed))
+        .into_iter()
+        .map(|d| d.message_id)
+        .collect();
+    assert_eq!(missed, vec!["b2", "b3", "b4"]);
+    let all: Vec<String> = again
+        .delivered_after("ch", None)
+        .into_iter()
+        .map(|d| d.message_id)
+        .collect();
+    assert_eq!(
+        all,
+        vec!["b0", "b1", "b2", "b3", "b4"],
+        "own messages are not deliveries"
+    );
+}

@@ -919,6 +919,7 @@ impl Channel {
             content: msg.content.clone(),
             retrieval_hint: hint.clone(),
             lost_dependencies: lost,
+            seq: self.seq,
         });
         let id = msg.id.clone();
         let seq = self.log_insert(
@@ -957,6 +958,25 @@ impl Channel {
             );
         }
         self.cascade(ctx, None, ready, now);
+    }
+
+    /// Messages from others in the log delivered after `seq`, in delivery order.
+    pub fn delivered_after(&self, me: &str, seq: Option<u64>) -> Vec<crate::Delivery> {
+        let mut v: Vec<crate::Delivery> = self
+            .log
+            .iter()
+            .filter(|e| seq.is_none_or(|s| e.seq > s) && &*e.msg.sender_id != me)
+            .map(|e| crate::Delivery {
+                seq: e.seq,
+                message_id: e.msg.id.to_string(),
+                sender_id: e.msg.sender_id.to_string(),
+                lamport_timestamp: e.msg.lamport,
+                content: e.msg.content.clone(),
+                retrieval_hint: e.hint.clone(),
+            })
+            .collect();
+        v.sort_by_key(|d| d.seq);
+        v
     }
 
     pub fn set_hint(&mut self, id: &str, hint: Bytes) -> bool {

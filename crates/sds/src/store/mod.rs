@@ -33,14 +33,24 @@
 //!
 //! # Delivery guarantee
 //!
-//! Each `Delivered` event is produced by the same operation whose change set
-//! inserts the message into the log. If the process dies after the event but
-//! before `apply` commits, the message is not in the log after a restart and
-//! can be delivered again (at-least-once). An application that needs
-//! exactly-once keeps the ids it has processed (in its own transaction, or by
-//! checking its own store) and ignores a `Delivered` whose id it has already
-//! processed. Once `apply` has returned `Ok`, a delivered message is never
-//! delivered again: it is a duplicate for the log (or the evicted-id memory).
+//! The change set of an operation is committed inside the call, before the
+//! application sees the operation's events. So:
+//!
+//! - A message is never delivered twice by the participant: once its
+//!   delivery is committed, a copy received later (even after a restart) is a
+//!   duplicate for the log or for the evicted-id memory.
+//! - If the application crashes after the commit but before it has processed
+//!   a [`Event::Delivered`](crate::Event::Delivered), the message is in the
+//!   log but the event is gone. To stay exactly-once, the application records
+//!   the `seq` of the last delivery it processed (ideally in the same
+//!   transaction as its own effects) and, after a restart, processes
+//!   [`Participant::delivered_after`](crate::Participant::delivered_after)`(channel,
+//!   Some(last_seq))` before anything else.
+//! - If the write failed ([`Event::PersistenceFailed`](crate::Event::PersistenceFailed))
+//!   and the process dies before a later write succeeds, the delivery was never
+//!   committed: the message can be delivered again after the restart (with a
+//!   new `seq`); an application that needs exactly-once also ignores ids it
+//!   has already processed.
 
 mod memory;
 
