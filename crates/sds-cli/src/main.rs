@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 mod bloom_compat;
 mod decode;
+mod sim;
 
 /// Scalable Data Sync (LIP-109) tools.
 #[derive(Debug, Parser)]
@@ -19,10 +20,13 @@ struct Cli {
 enum Command {
     /// Decode one SDS message (spec or nim dialect, detected) and print it as one line of JSON.
     Decode(decode::DecodeArgs),
+    /// Run a deterministic network simulation (default scenario, or --scenario FILE.toml).
+    Sim(sim::SimArgs),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Decode(args) => decode::run(&args),
+        Command::Sim(args) => sim::run(&args),
     }
 }
