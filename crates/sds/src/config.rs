@@ -178,7 +178,10 @@ pub struct ChannelConfig {
 impl ChannelConfig {
     /// Settings with the given dialect and defaults otherwise.
     pub fn new(dialect: Dialect) -> Self {
-        ChannelConfig { dialect, sync: None }
+        ChannelConfig {
+            dialect,
+            sync: None,
+        }
     }
 
     /// Whether sync messages are sent.

@@ -220,7 +220,9 @@ impl Participant {
             return Ok(());
         }
         if self.channels.len() >= self.config.max_channels {
-            return Err(ChannelError::TooManyChannels { max: self.config.max_channels });
+            return Err(ChannelError::TooManyChannels {
+                max: self.config.max_channels,
+            });
         }
         let mut ctx = ctx!(self);
         let ch = Channel::new(&mut ctx, Id::from(channel), cfg, now);
@@ -232,13 +234,21 @@ impl Participant {
         if self.channels.contains_key(channel) {
             return Ok(());
         }
-        self.configure_channel(channel, ChannelConfig::new(self.config.default_dialect), now)
+        self.configure_channel(
+            channel,
+            ChannelConfig::new(self.config.default_dialect),
+            now,
+        )
     }
 
     fn check_id(&self, what: &'static str, id: &str) -> Result<(), SendError> {
         let max = self.config.limits.max_id_len;
         if id.len() > max {
-            return Err(SendError::IdTooLong { what, len: id.len(), max });
+            return Err(SendError::IdTooLong {
+                what,
+                len: id.len(),
+                max,
+            });
         }
         Ok(())
     }
@@ -275,7 +285,9 @@ impl Participant {
         })?;
         let mut ctx = ctx!(self);
         let Some(ch) = self.channels.get_mut(channel) else {
-            return Err(SendError::TooManyChannels { max: self.config.max_channels });
+            return Err(SendError::TooManyChannels {
+                max: self.config.max_channels,
+            });
         };
         if ch.knows(message_id) {
             return Err(SendError::DuplicateMessageId(message_id.to_string()));
@@ -308,7 +320,11 @@ impl Participant {
             ChannelError::TooManyChannels { max } => SendError::TooManyChannels { max },
             ChannelError::UnknownChannel(_) => SendError::TooManyChannels { max: 0 },
         })?;
-        let dialect = self.channels.get(channel).map(|c| c.config().dialect).unwrap_or_default();
+        let dialect = self
+            .channels
+            .get(channel)
+            .map(|c| c.config().dialect)
+            .unwrap_or_default();
         let id = hex_lower(&Sha256::digest(&content));
         let m = wire::Message {
             sender_id: self.id.to_string(),
@@ -357,8 +373,11 @@ impl Participant {
             if !self.config.accept_unknown_channels {
                 return Err(ReceiveError::UnknownChannel(msg.channel_id));
             }
-            self.ensure_channel(&msg.channel_id, now)
-                .map_err(|_| ReceiveError::TooManyChannels { max: self.config.max_channels })?;
+            self.ensure_channel(&msg.channel_id, now).map_err(|_| {
+                ReceiveError::TooManyChannels {
+                    max: self.config.max_channels,
+                }
+            })?;
         }
         let mut ctx = ctx!(self);
         let Some(ch) = self.channels.get_mut(&msg.channel_id) else {
@@ -403,7 +422,9 @@ impl Participant {
     /// Sets the retrieval hint of a message in the log (typically one of ours,
     /// once the transport knows its hash). Returns whether it was found.
     pub fn set_retrieval_hint(&mut self, channel: &str, message_id: &str, hint: Bytes) -> bool {
-        self.channels.get_mut(channel).is_some_and(|c| c.set_hint(message_id, hint))
+        self.channels
+            .get_mut(channel)
+            .is_some_and(|c| c.set_hint(message_id, hint))
     }
 
     /// Runs everything due at `now`: resends, buffer timeouts, repair
@@ -430,7 +451,10 @@ impl Participant {
     /// When [`handle_timeout`](Self::handle_timeout) should be called next
     /// (Unix ms), if anything is pending.
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.channels.values().filter_map(|c| c.next_deadline(&self.config)).min()
+        self.channels
+            .values()
+            .filter_map(|c| c.next_deadline(&self.config))
+            .min()
     }
 
     /// Channel ids, sorted.

@@ -14,7 +14,10 @@ pub(crate) struct DeadlineQueue<K: Ord + Hash + Clone> {
 
 impl<K: Ord + Hash + Clone> Default for DeadlineQueue<K> {
     fn default() -> Self {
-        DeadlineQueue { by_time: BTreeSet::new(), by_key: HashMap::new() }
+        DeadlineQueue {
+            by_time: BTreeSet::new(),
+            by_key: HashMap::new(),
+        }
     }
 }
 

@@ -5,7 +5,14 @@ use sds::{Config, Event, Participant};
 
 #[test]
 fn log_is_capped_oldest_first() {
-    let mut a = Participant::new("a", Config { max_log: 3, ..Config::default() }).unwrap();
+    let mut a = Participant::new(
+        "a",
+        Config {
+            max_log: 3,
+            ..Config::default()
+        },
+    )
+    .unwrap();
     for i in 0..10 {
         a.send("c", &format!("m{i}"), &b"x"[..], T0 + i).unwrap();
     }
@@ -14,29 +21,57 @@ fn log_is_capped_oldest_first() {
 
 #[test]
 fn full_outgoing_buffer_gives_up_the_oldest() {
-    let mut a = Participant::new("a", Config { max_outgoing: 2, ..Config::default() }).unwrap();
+    let mut a = Participant::new(
+        "a",
+        Config {
+            max_outgoing: 2,
+            ..Config::default()
+        },
+    )
+    .unwrap();
     for i in 0..3 {
         a.send("c", &format!("m{i}"), &b"x"[..], T0 + i).unwrap();
     }
     assert_eq!(a.channel_state("c").unwrap().outgoing, vec!["m1", "m2"]);
-    assert!(drain(&mut a).contains(&Event::NotAcknowledged { channel: "c".into(), message_id: "m0".into() }));
+    assert!(drain(&mut a).contains(&Event::NotAcknowledged {
+        channel: "c".into(),
+        message_id: "m0".into()
+    }));
 }
 
 #[test]
 fn full_incoming_buffer_drops_the_earliest_received() {
-    let mut a = Participant::new("a", Config { causal_history_len: 1, ..Config::default() }).unwrap();
-    let mut b = Participant::new("b", Config { max_incoming: 2, ..Config::default() }).unwrap();
+    let mut a = Participant::new(
+        "a",
+        Config {
+            causal_history_len: 1,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    let mut b = Participant::new(
+        "b",
+        Config {
+            max_incoming: 2,
+            ..Config::default()
+        },
+    )
+    .unwrap();
     for i in 0..4 {
         a.send("c", &format!("m{i}"), &b"x"[..], T0 + i).unwrap();
     }
     let txs = transmits(&mut a);
     for (k, i) in [1usize, 2, 3].iter().enumerate() {
-        b.receive(txs[*i].bytes.clone(), None, T0 + k as u64).unwrap();
+        b.receive(txs[*i].bytes.clone(), None, T0 + k as u64)
+            .unwrap();
     }
     let mut incoming = b.channel_state("c").unwrap().incoming;
     incoming.sort();
     assert_eq!(incoming, vec!["m2", "m3"]);
-    assert!(drain(&mut b).contains(&Event::BufferOverflow { channel: "c".into(), message_id: "m1".into() }));
+    assert!(drain(&mut b).contains(&Event::BufferOverflow {
+        channel: "c".into(),
+        message_id: "m1".into()
+    }));
     assert_eq!(b.stats().buffer_overflows, 1);
 }
 
@@ -48,7 +83,11 @@ fn garbage_is_rejected_without_touching_state() {
     pass(&mut a, &mut b, T0);
     let before = b.channel_state("c").unwrap();
     for junk in [&b"\xff\xff\xff"[..], b"\x0a\x05ab", b"", b"\x52\x01"] {
-        assert!(b.receive(bytes::Bytes::copy_from_slice(junk), None, T0).is_err() || junk.is_empty());
+        assert!(
+            b.receive(bytes::Bytes::copy_from_slice(junk), None, T0)
+                .is_err()
+                || junk.is_empty()
+        );
     }
     assert_eq!(b.channel_state("c").unwrap(), before);
 }
@@ -62,21 +101,37 @@ fn hostile_history_length_is_refused() {
         channel_id: "c".into(),
         lamport_timestamp: Some(T0),
         causal_history: (0..5000)
-            .map(|i| sds::wire::HistoryEntry { message_id: format!("h{i}"), ..Default::default() })
+            .map(|i| sds::wire::HistoryEntry {
+                message_id: format!("h{i}"),
+                ..Default::default()
+            })
             .collect(),
         content: Some(bytes::Bytes::from_static(b"x")),
         ..Default::default()
     };
     let bytes = sds::wire::encode(&m, sds::Dialect::Spec).unwrap();
-    assert!(matches!(b.receive(bytes, None, T0), Err(sds::ReceiveError::Decode(_))));
+    assert!(matches!(
+        b.receive(bytes, None, T0),
+        Err(sds::ReceiveError::Decode(_))
+    ));
     assert!(b.channel_state("c").is_none());
 }
 
 #[test]
 fn repair_buffers_are_capped() {
-    let mut cfg = Config { causal_history_len: 50, ..Config::default() };
+    let mut cfg = Config {
+        causal_history_len: 50,
+        ..Config::default()
+    };
     cfg.repair.max_outgoing_entries = 5;
-    let mut a = Participant::new("a", Config { causal_history_len: 50, ..Config::default() }).unwrap();
+    let mut a = Participant::new(
+        "a",
+        Config {
+            causal_history_len: 50,
+            ..Config::default()
+        },
+    )
+    .unwrap();
     for i in 0..40 {
         a.send("c", &format!("m{i}"), &b"x"[..], T0 + i).unwrap();
     }

@@ -6,9 +6,17 @@ use sds::{Config, Event, Participant, Received};
 
 /// a sends a chain m0 <- m1 <- ... ; returns the transmissions.
 fn chain(n: usize) -> Vec<sds::Transmit> {
-    let mut a = Participant::new("a", Config { causal_history_len: 1, ..Config::default() }).unwrap();
+    let mut a = Participant::new(
+        "a",
+        Config {
+            causal_history_len: 1,
+            ..Config::default()
+        },
+    )
+    .unwrap();
     for i in 0..n {
-        a.send("c", &format!("m{i}"), &b"x"[..], T0 + i as u64).unwrap();
+        a.send("c", &format!("m{i}"), &b"x"[..], T0 + i as u64)
+            .unwrap();
     }
     transmits(&mut a)
 }
@@ -23,7 +31,10 @@ fn dependents_are_never_delivered_before_their_dependencies() {
         assert!(matches!(r, Received::Buffered { .. }), "m{i}: {r:?}");
     }
     assert!(delivered_ids(&drain(&mut b)).is_empty());
-    assert_eq!(b.receive(txs[0].bytes.clone(), None, T0 + 20).unwrap(), Received::Delivered);
+    assert_eq!(
+        b.receive(txs[0].bytes.clone(), None, T0 + 20).unwrap(),
+        Received::Delivered
+    );
     assert_eq!(delivered_ids(&drain(&mut b)), vec!["m0", "m1", "m2", "m3"]);
     let st = b.channel_state("c").unwrap();
     assert!(st.incoming.is_empty());
@@ -34,13 +45,21 @@ fn dependents_are_never_delivered_before_their_dependencies() {
 fn a_dependency_waiting_in_the_buffer_is_not_reported_missing() {
     let txs = chain(3);
     let mut b = Participant::new("b", Config::default()).unwrap();
-    assert_eq!(b.receive(txs[1].bytes.clone(), None, T0).unwrap(), Received::Buffered { missing: 1 });
+    assert_eq!(
+        b.receive(txs[1].bytes.clone(), None, T0).unwrap(),
+        Received::Buffered { missing: 1 }
+    );
     // m2 depends on m1, which is buffered (not missing).
-    assert_eq!(b.receive(txs[2].bytes.clone(), None, T0).unwrap(), Received::Buffered { missing: 0 });
+    assert_eq!(
+        b.receive(txs[2].bytes.clone(), None, T0).unwrap(),
+        Received::Buffered { missing: 0 }
+    );
     let missing: Vec<Vec<String>> = drain(&mut b)
         .into_iter()
         .filter_map(|e| match e {
-            Event::MissingDependencies { missing, .. } => Some(missing.into_iter().map(|m| m.message_id).collect()),
+            Event::MissingDependencies { missing, .. } => {
+                Some(missing.into_iter().map(|m| m.message_id).collect())
+            }
             _ => None,
         })
         .collect();
@@ -57,14 +76,21 @@ fn missing_event_carries_hints_and_sender() {
     a.send("ch", "m0", &b"x"[..], T0).unwrap();
     let m0 = a.poll_transmit().unwrap();
     // c got m0 with a transport hint; b did not.
-    c.receive(m0.bytes, Some(bytes::Bytes::from_static(b"\x11\x22")), T0).unwrap();
+    c.receive(m0.bytes, Some(bytes::Bytes::from_static(b"\x11\x22")), T0)
+        .unwrap();
     c.send("ch", "m1", &b"y"[..], T0 + 1).unwrap();
-    let r = b.receive(c.poll_transmit().unwrap().bytes, None, T0 + 2).unwrap();
+    let r = b
+        .receive(c.poll_transmit().unwrap().bytes, None, T0 + 2)
+        .unwrap();
     assert_eq!(r, Received::Buffered { missing: 1 });
     let (id, missing) = drain(&mut b)
         .into_iter()
         .find_map(|e| match e {
-            Event::MissingDependencies { missing, message_id, .. } => Some((message_id, missing)),
+            Event::MissingDependencies {
+                missing,
+                message_id,
+                ..
+            } => Some((message_id, missing)),
             _ => None,
         })
         .unwrap();
@@ -84,17 +110,26 @@ fn mark_dependencies_met_releases_in_causal_order() {
     drain(&mut b);
     b.mark_dependencies_met("c", ["m0"], T0 + 1).unwrap();
     assert_eq!(delivered_ids(&drain(&mut b)), vec!["m1", "m2"]);
-    assert!(b.channel_state("c").unwrap().repair_requests.is_empty(), "marking met cancels repair");
+    assert!(
+        b.channel_state("c").unwrap().repair_requests.is_empty(),
+        "marking met cancels repair"
+    );
     // A later message naming m0 is not held back.
     let mut a2 = chain(5);
-    assert_eq!(b.receive(a2.remove(3).bytes, None, T0 + 2).unwrap(), Received::Delivered);
+    assert_eq!(
+        b.receive(a2.remove(3).bytes, None, T0 + 2).unwrap(),
+        Received::Delivered
+    );
     assert!(b.mark_dependencies_met("nope", ["x"], T0).is_err());
 }
 
 #[test]
 fn lost_dependencies_are_reported_then_dependents_delivered_in_order() {
     let txs = chain(4);
-    let cfg = Config { buffer_timeout_ms: 60_000, ..Config::default() };
+    let cfg = Config {
+        buffer_timeout_ms: 60_000,
+        ..Config::default()
+    };
     let mut b = Participant::new("b", cfg).unwrap();
     // m0 never arrives; m2 arrives before m1.
     b.receive(txs[2].bytes.clone(), None, T0).unwrap();
@@ -104,31 +139,51 @@ fn lost_dependencies_are_reported_then_dependents_delivered_in_order() {
     let mut t = b.poll_timeout().unwrap();
     while t < T0 + 60_000 {
         b.handle_timeout(t);
-        assert!(delivered_ids(&drain(&mut b)).is_empty(), "nothing before the timeout");
+        assert!(
+            delivered_ids(&drain(&mut b)).is_empty(),
+            "nothing before the timeout"
+        );
         transmits(&mut b);
         t = b.poll_timeout().unwrap();
     }
     // The first timeout is m2's (received first): its root missing dep is m0.
     b.handle_timeout(T0 + 60_000);
     let ev = drain(&mut b);
-    let lost: Vec<&Event> = ev.iter().filter(|e| matches!(e, Event::IrretrievablyLost { .. })).collect();
+    let lost: Vec<&Event> = ev
+        .iter()
+        .filter(|e| matches!(e, Event::IrretrievablyLost { .. }))
+        .collect();
     assert_eq!(lost.len(), 1);
     match lost[0] {
         Event::IrretrievablyLost { missing, .. } => {
-            assert_eq!(missing.iter().map(|e| e.message_id.as_str()).collect::<Vec<_>>(), vec!["m0"])
+            assert_eq!(
+                missing
+                    .iter()
+                    .map(|e| e.message_id.as_str())
+                    .collect::<Vec<_>>(),
+                vec!["m0"]
+            )
         }
         _ => unreachable!(),
     }
     let delivered: Vec<(String, Vec<String>)> = ev
         .iter()
         .filter_map(|e| match e {
-            Event::Delivered { message_id, lost_dependencies, .. } => Some((message_id.clone(), lost_dependencies.clone())),
+            Event::Delivered {
+                message_id,
+                lost_dependencies,
+                ..
+            } => Some((message_id.clone(), lost_dependencies.clone())),
             _ => None,
         })
         .collect();
     assert_eq!(
         delivered,
-        vec![("m1".into(), vec!["m0".into()]), ("m2".into(), vec![]), ("m3".into(), vec![])]
+        vec![
+            ("m1".into(), vec!["m0".into()]),
+            ("m2".into(), vec![]),
+            ("m3".into(), vec![])
+        ]
     );
     assert!(b.channel_state("c").unwrap().incoming.is_empty());
     assert_eq!(b.stats().lost, 1);

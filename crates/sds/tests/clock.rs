@@ -4,14 +4,22 @@ use common::*;
 use sds::{wire, Config, Participant};
 
 fn lamport_of(tx: &sds::Transmit) -> u64 {
-    wire::decode(tx.bytes.clone(), &Default::default()).unwrap().message.lamport_timestamp.unwrap()
+    wire::decode(tx.bytes.clone(), &Default::default())
+        .unwrap()
+        .message
+        .lamport_timestamp
+        .unwrap()
 }
 
 #[test]
 fn initialised_to_now_and_sent_as_max_of_now_and_t_plus_1() {
     let mut a = Participant::new("a", Config::default()).unwrap();
     a.send("c", "m1", &b"x"[..], T0).unwrap();
-    assert_eq!(lamport_of(&a.poll_transmit().unwrap()), T0, "first send at now");
+    assert_eq!(
+        lamport_of(&a.poll_transmit().unwrap()),
+        T0,
+        "first send at now"
+    );
     // Same millisecond: t + 1.
     a.send("c", "m2", &b"x"[..], T0).unwrap();
     assert_eq!(lamport_of(&a.poll_transmit().unwrap()), T0 + 1);
@@ -37,7 +45,10 @@ fn delivery_raises_clock_to_message_timestamp() {
     // a's clock is far ahead (skewed).
     a.send("c", "m1", &b"x"[..], T0 + 3_600_000).unwrap();
     pass(&mut a, &mut b, T0);
-    assert_eq!(b.channel_state("c").unwrap().lamport_timestamp, T0 + 3_600_000);
+    assert_eq!(
+        b.channel_state("c").unwrap().lamport_timestamp,
+        T0 + 3_600_000
+    );
     b.send("c", "m2", &b"y"[..], T0 + 1).unwrap();
     assert_eq!(lamport_of(&b.poll_transmit().unwrap()), T0 + 3_600_001);
 }
@@ -53,5 +64,8 @@ fn buffered_message_does_not_raise_clock_until_delivered() {
     b.receive(m2.bytes, None, T0).unwrap();
     assert!(b.channel_state("c").unwrap().lamport_timestamp < T0 + 1_000_000);
     b.receive(m1.bytes, None, T0).unwrap();
-    assert_eq!(b.channel_state("c").unwrap().lamport_timestamp, T0 + 2_000_000);
+    assert_eq!(
+        b.channel_state("c").unwrap().lamport_timestamp,
+        T0 + 2_000_000
+    );
 }

@@ -19,23 +19,33 @@ struct Scenario {
 }
 
 fn scenario() -> impl Strategy<Value = Scenario> {
-    (3usize..=10, 0.0f64..=0.3, 0.0f64..=0.2, 10u64..=3_000, any::<u64>()).prop_flat_map(
-        |(n, loss, dup, lat, seed)| {
-            prop::collection::vec((0..n, 0u64..120_000), 1..=40).prop_map(move |messages| Scenario {
-                participants: n,
-                messages,
-                loss,
-                dup,
-                max_latency: lat,
-                seed,
-            })
-        },
+    (
+        3usize..=10,
+        0.0f64..=0.3,
+        0.0f64..=0.2,
+        10u64..=3_000,
+        any::<u64>(),
     )
+        .prop_flat_map(|(n, loss, dup, lat, seed)| {
+            prop::collection::vec((0..n, 0u64..120_000), 1..=40).prop_map(move |messages| {
+                Scenario {
+                    participants: n,
+                    messages,
+                    loss,
+                    dup,
+                    max_latency: lat,
+                    seed,
+                }
+            })
+        })
 }
 
 fn config() -> Config {
     // A smaller bloom filter keeps thousands of cases fast; the protocol is the same.
-    Config { bloom_capacity: 1_000, ..Config::default() }
+    Config {
+        bloom_capacity: 1_000,
+        ..Config::default()
+    }
 }
 
 fn check(s: &Scenario) -> Result<(), TestCaseError> {
@@ -49,7 +59,12 @@ fn check(s: &Scenario) -> Result<(), TestCaseError> {
     msgs.sort_by_key(|m| m.1);
     for (k, (sender, at)) in msgs.iter().enumerate() {
         net.run_until(T0 + at);
-        net.send(*sender, "ch", &format!("m{k}"), format!("content {k}").as_bytes());
+        net.send(
+            *sender,
+            "ch",
+            &format!("m{k}"),
+            format!("content {k}").as_bytes(),
+        );
     }
     // Heal the network at +3 min, then let it settle.
     net.run_until(T0 + 180_000);
@@ -62,13 +77,23 @@ fn check(s: &Scenario) -> Result<(), TestCaseError> {
     for sent in &net.sent {
         for (_, tx) in sent {
             if tx.reason == TransmitReason::New {
-                let m = wire::decode(tx.bytes.clone(), &Default::default()).unwrap().message;
-                deps.insert(m.message_id, m.causal_history.into_iter().map(|e| e.message_id).collect());
+                let m = wire::decode(tx.bytes.clone(), &Default::default())
+                    .unwrap()
+                    .message;
+                deps.insert(
+                    m.message_id,
+                    m.causal_history.into_iter().map(|e| e.message_id).collect(),
+                );
             }
         }
     }
     let log0 = net.log(0, "ch");
-    prop_assert_eq!(log0.len(), msgs.len(), "all messages in the log of p0: {:?}", log0);
+    prop_assert_eq!(
+        log0.len(),
+        msgs.len(),
+        "all messages in the log of p0: {:?}",
+        log0
+    );
     for i in 0..s.participants {
         let log = net.log(i, "ch");
         prop_assert_eq!(&log, &log0, "log of p{} differs from p0", i);
@@ -81,8 +106,18 @@ fn check(s: &Scenario) -> Result<(), TestCaseError> {
         }
         let mut seen = HashSet::new();
         for (_, e) in &net.events[i] {
-            if let Event::Delivered { message_id, lost_dependencies, .. } = e {
-                prop_assert!(seen.insert(message_id.clone()), "p{} delivered {} twice", i, message_id);
+            if let Event::Delivered {
+                message_id,
+                lost_dependencies,
+                ..
+            } = e
+            {
+                prop_assert!(
+                    seen.insert(message_id.clone()),
+                    "p{} delivered {} twice",
+                    i,
+                    message_id
+                );
                 for d in &deps[message_id] {
                     prop_assert!(
                         have.contains(d) || lost_dependencies.contains(d),
@@ -100,13 +135,21 @@ fn check(s: &Scenario) -> Result<(), TestCaseError> {
         prop_assert!(st.map(|s| s.outgoing.is_empty()).unwrap_or(true));
         let mut ends: HashMap<String, usize> = HashMap::new();
         for (_, e) in &net.events[i] {
-            if let Event::Acknowledged { message_id, .. } | Event::NotAcknowledged { message_id, .. } = e {
+            if let Event::Acknowledged { message_id, .. }
+            | Event::NotAcknowledged { message_id, .. } = e
+            {
                 *ends.entry(message_id.clone()).or_default() += 1;
             }
         }
         for (_, tx) in &net.sent[i] {
             if tx.reason == TransmitReason::New {
-                prop_assert_eq!(ends.get(&tx.message_id), Some(&1), "p{} {}", i, &tx.message_id);
+                prop_assert_eq!(
+                    ends.get(&tx.message_id),
+                    Some(&1),
+                    "p{} {}",
+                    i,
+                    &tx.message_id
+                );
             }
         }
     }
@@ -114,7 +157,10 @@ fn check(s: &Scenario) -> Result<(), TestCaseError> {
 }
 
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128)
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(128)
 }
 
 proptest! {

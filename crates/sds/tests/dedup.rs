@@ -12,12 +12,27 @@ fn duplicates_are_delivered_once() {
     a.send("c", "m1", &b"y"[..], T0 + 1).unwrap();
     let txs = transmits(&mut a);
     // Buffered duplicate.
-    assert!(matches!(b.receive(txs[1].bytes.clone(), None, T0).unwrap(), Received::Buffered { .. }));
-    assert_eq!(b.receive(txs[1].bytes.clone(), None, T0).unwrap(), Received::Duplicate);
+    assert!(matches!(
+        b.receive(txs[1].bytes.clone(), None, T0).unwrap(),
+        Received::Buffered { .. }
+    ));
+    assert_eq!(
+        b.receive(txs[1].bytes.clone(), None, T0).unwrap(),
+        Received::Duplicate
+    );
     // Delivered duplicates.
-    assert_eq!(b.receive(txs[0].bytes.clone(), None, T0).unwrap(), Received::Delivered);
-    assert_eq!(b.receive(txs[0].bytes.clone(), None, T0).unwrap(), Received::Duplicate);
-    assert_eq!(b.receive(txs[1].bytes.clone(), None, T0).unwrap(), Received::Duplicate);
+    assert_eq!(
+        b.receive(txs[0].bytes.clone(), None, T0).unwrap(),
+        Received::Delivered
+    );
+    assert_eq!(
+        b.receive(txs[0].bytes.clone(), None, T0).unwrap(),
+        Received::Duplicate
+    );
+    assert_eq!(
+        b.receive(txs[1].bytes.clone(), None, T0).unwrap(),
+        Received::Duplicate
+    );
     assert_eq!(delivered_ids(&drain(&mut b)), vec!["m0", "m1"]);
     assert_eq!(b.stats().duplicates, 3);
 }
@@ -25,16 +40,29 @@ fn duplicates_are_delivered_once() {
 #[test]
 fn evicted_ids_are_still_duplicates() {
     let mut a = Participant::new("a", Config::default()).unwrap();
-    let mut b = Participant::new("b", Config { max_log: 2, ..Config::default() }).unwrap();
+    let mut b = Participant::new(
+        "b",
+        Config {
+            max_log: 2,
+            ..Config::default()
+        },
+    )
+    .unwrap();
     for i in 0..4 {
         a.send("c", &format!("m{i}"), &b"x"[..], T0 + i).unwrap();
     }
     let txs = transmits(&mut a);
     for t in &txs {
-        assert_eq!(b.receive(t.bytes.clone(), None, T0).unwrap(), Received::Delivered);
+        assert_eq!(
+            b.receive(t.bytes.clone(), None, T0).unwrap(),
+            Received::Delivered
+        );
     }
     assert_eq!(b.channel_state("c").unwrap().log, vec!["m2", "m3"]);
-    assert_eq!(b.receive(txs[0].bytes.clone(), None, T0).unwrap(), Received::Duplicate);
+    assert_eq!(
+        b.receive(txs[0].bytes.clone(), None, T0).unwrap(),
+        Received::Duplicate
+    );
     assert_eq!(delivered_ids(&drain(&mut b)).len(), 4);
 }
 
@@ -43,7 +71,11 @@ fn own_sender_id_is_ignored() {
     let mut a = Participant::new("a", Config::default()).unwrap();
     let mut a2 = Participant::new("a", Config::default()).unwrap();
     a.send("c", "m0", &b"x"[..], T0).unwrap();
-    assert_eq!(a2.receive(a.poll_transmit().unwrap().bytes, None, T0).unwrap(), Received::OwnMessage);
+    assert_eq!(
+        a2.receive(a.poll_transmit().unwrap().bytes, None, T0)
+            .unwrap(),
+        Received::OwnMessage
+    );
     assert!(a2.channel_state("c").is_none());
 }
 
@@ -55,6 +87,12 @@ fn send_refuses_reused_ids() {
         a.send("c", "m0", &b"y"[..], T0),
         Err(sds::SendError::DuplicateMessageId("m0".into()))
     );
-    assert_eq!(a.send("c", "m1", &b""[..], T0), Err(sds::SendError::EmptyContent));
-    assert_eq!(a.send("c", "", &b"x"[..], T0), Err(sds::SendError::EmptyMessageId));
+    assert_eq!(
+        a.send("c", "m1", &b""[..], T0),
+        Err(sds::SendError::EmptyContent)
+    );
+    assert_eq!(
+        a.send("c", "", &b"x"[..], T0),
+        Err(sds::SendError::EmptyMessageId)
+    );
 }

@@ -19,7 +19,11 @@ fn drive(p: &mut Participant, until: u64) -> Vec<(u64, sds::Transmit)> {
 
 #[test]
 fn resends_then_gives_up_with_not_acknowledged() {
-    let cfg = Config { resend_interval_ms: 10_000, max_resend_attempts: 3, ..Config::default() };
+    let cfg = Config {
+        resend_interval_ms: 10_000,
+        max_resend_attempts: 3,
+        ..Config::default()
+    };
     let mut a = Participant::new("a", cfg).unwrap();
     a.send("c", "m1", &b"x"[..], T0).unwrap();
     let new = a.poll_transmit().unwrap();
@@ -35,8 +39,17 @@ fn resends_then_gives_up_with_not_acknowledged() {
         .collect();
     assert_eq!(resends, vec![10_000, 20_000, 30_000]);
     let ev = drain(&mut a);
-    let not_acked: Vec<&Event> = ev.iter().filter(|e| matches!(e, Event::NotAcknowledged { .. })).collect();
-    assert_eq!(not_acked, vec![&Event::NotAcknowledged { channel: "c".into(), message_id: "m1".into() }]);
+    let not_acked: Vec<&Event> = ev
+        .iter()
+        .filter(|e| matches!(e, Event::NotAcknowledged { .. }))
+        .collect();
+    assert_eq!(
+        not_acked,
+        vec![&Event::NotAcknowledged {
+            channel: "c".into(),
+            message_id: "m1".into()
+        }]
+    );
     assert!(!ev.iter().any(|e| matches!(e, Event::Acknowledged { .. })));
     assert!(a.channel_state("c").unwrap().outgoing.is_empty());
     assert_eq!(a.stats().not_acknowledged, 1);
@@ -48,13 +61,31 @@ fn resent_bytes_keep_id_lamport_history_and_content() {
     a.send("c", "m0", &b"zero"[..], T0).unwrap();
     a.send("c", "m1", &b"one"[..], T0 + 1).unwrap();
     let orig = transmits(&mut a).pop().unwrap();
-    let re = drive(&mut a, T0 + 31_000).into_iter().find(|(_, t)| t.message_id == "m1").unwrap().1;
+    let re = drive(&mut a, T0 + 31_000)
+        .into_iter()
+        .find(|(_, t)| t.message_id == "m1")
+        .unwrap()
+        .1;
     assert_eq!(re.reason, TransmitReason::Resend);
-    let d0 = sds::wire::decode(orig.bytes, &Default::default()).unwrap().message;
-    let d1 = sds::wire::decode(re.bytes, &Default::default()).unwrap().message;
+    let d0 = sds::wire::decode(orig.bytes, &Default::default())
+        .unwrap()
+        .message;
+    let d1 = sds::wire::decode(re.bytes, &Default::default())
+        .unwrap()
+        .message;
     assert_eq!(
-        (d0.message_id, d0.lamport_timestamp, d0.causal_history, d0.content),
-        (d1.message_id, d1.lamport_timestamp, d1.causal_history, d1.content)
+        (
+            d0.message_id,
+            d0.lamport_timestamp,
+            d0.causal_history,
+            d0.content
+        ),
+        (
+            d1.message_id,
+            d1.lamport_timestamp,
+            d1.causal_history,
+            d1.content
+        )
     );
 }
 
@@ -66,7 +97,14 @@ fn possibly_acknowledged_messages_wait_longer() {
         ..Config::default()
     };
     let mut a = Participant::new("a", cfg).unwrap();
-    let mut b = Participant::new("b", Config { causal_history_len: 0, ..Config::default() }).unwrap();
+    let mut b = Participant::new(
+        "b",
+        Config {
+            causal_history_len: 0,
+            ..Config::default()
+        },
+    )
+    .unwrap();
     a.send("c", "m1", &b"x"[..], T0).unwrap();
     a.send("c", "m2", &b"x"[..], T0).unwrap();
     let txs = transmits(&mut a);
@@ -75,7 +113,11 @@ fn possibly_acknowledged_messages_wait_longer() {
     let ev = pass(&mut b, &mut a, T0 + 1_000);
     assert!(ev.iter().any(|e| matches!(e, Event::PossiblyAcknowledged { message_id, count: 1, .. } if message_id == "m1")));
     let sent = drive(&mut a, T0 + 60_000);
-    let first = |id: &str| sent.iter().find(|(_, t)| t.message_id == id && t.reason == TransmitReason::Resend).map(|(at, _)| at - T0);
+    let first = |id: &str| {
+        sent.iter()
+            .find(|(_, t)| t.message_id == id && t.reason == TransmitReason::Resend)
+            .map(|(at, _)| at - T0)
+    };
     assert_eq!(first("m2"), Some(10_000));
     assert_eq!(first("m1"), Some(50_000));
 }

@@ -9,6 +9,23 @@
 //! | `H` | murmur3_x86_32 (seed 0) as `i32` | FarmHash Fingerprint64 as `i64` |
 //! | bytes | raw 64-bit words, big-endian, no header | nested protobuf, little-endian words + parameters |
 //! | parameters | the receiver's own | carried in the message |
+//!
+//! Bit `i` lives in bit `i % 64` (LSB = bit 0) of 64-bit word `i / 64` in both
+//! dialects. [`BloomFilter`] keeps its bits as bytes already in wire order, so
+//! serialising is a copy; [`BloomView`] reads a received field in place.
+//!
+//! [`RollingBloom`] is the per-channel filter that forgets old ids.
+
+mod error;
+mod filter;
+mod params;
+mod proto;
+mod rolling;
+
+pub use error::{BloomError, ErrorRateValue};
+pub use filter::{BloomFilter, BloomView};
+pub use params::{BloomLimits, BloomParams};
+pub use rolling::RollingBloom;
 
 use crate::hash;
 
@@ -22,40 +39,8 @@ pub enum BloomEncoding {
     Nim,
 }
 
-/// Sizing of a filter.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct BloomParams {
-    /// Number of items the filter is sized for.
-    pub capacity: u64,
-    /// Target false-positive rate.
-    pub error_rate: f64,
-    /// Number of hash functions.
-    pub k: u32,
-    /// Number of bits.
-    pub m_bits: u64,
-}
-
-impl BloomParams {
-    /// The parameters both peers derive from a capacity and an error rate:
-    /// `bits_per_elem = ceil(-ln p / ln² 2)`, `k = round(ln 2 · bits_per_elem)`,
-    /// `m = capacity · bits_per_elem`.
-    pub fn new(capacity: u64, error_rate: f64) -> Result<Self, BloomError> {
-        let _ = (capacity, error_rate);
-        todo!("bloom params")
-    }
-
-    /// Number of 64-bit words both peers allocate: `1 + m / 64`.
-    pub fn words(&self) -> usize {
-        1 + (self.m_bits / 64) as usize
-    }
-}
-
-impl Default for BloomParams {
-    /// Capacity 10 000, error rate 0.001: k = 10, m = 150 000 bits (2 344 words, 18 752 bytes).
-    fn default() -> Self {
-        BloomParams { capacity: 10_000, error_rate: 0.001, k: 10, m_bits: 150_000 }
-    }
-}
+/// The suffix both peers append to an id for the second base hash.
+const SECOND_HASH_SUFFIX: &[u8] = b" b";
 
 /// The two base hashes of an id, computed once and reusable for any `m`:
 /// `a = |H(id)|`, `b = |H(id ++ " b")|`.
@@ -69,138 +54,101 @@ pub struct ItemHash {
 
 impl ItemHash {
     /// Hashes an id with the given encoding's hash function.
+    ///
+    /// - [`BloomEncoding::Spec`]: `|murmur3_x86_32(id, 0) as i32|`. JavaScript's
+    ///   `Math.abs` maps `i32::MIN` to 2³¹, as `unsigned_abs` does.
+    /// - [`BloomEncoding::Nim`]: `|nim_string_hash(id)|` via `unsigned_abs`, so
+    ///   `i64::MIN` gives 2⁶³ (Nim's wrapping `abs` would leave it negative and
+    ///   index out of range, with probability 2⁻⁶⁴ per id).
+    ///
+    /// Ids are hashed as bytes; `@waku/sds` hashes UTF-16 code units, which
+    /// agrees for ASCII ids (SDS ids are hex).
+    #[inline]
     pub fn new(encoding: BloomEncoding, id: &[u8]) -> Self {
-        let _ = (encoding, id, hash::nim_string_hash);
-        todo!("item hash")
+        match encoding {
+            BloomEncoding::Spec => {
+                let (a, b) = hash::murmur3_x86_32_and_extended(id, SECOND_HASH_SUFFIX, 0);
+                ItemHash {
+                    a: u64::from((a as i32).unsigned_abs()),
+                    b: u64::from((b as i32).unsigned_abs()),
+                }
+            }
+            BloomEncoding::Nim => ItemHash {
+                a: hash::nim_string_hash(id).unsigned_abs(),
+                b: hash::nim_string_hash_concat(id, SECOND_HASH_SUFFIX).unsigned_abs(),
+            },
+        }
     }
 
-    /// The `i`-th bit index for a filter of `m` bits (`m > 0`).
+    /// The `i`-th bit index for a filter of `m` bits: `(a mod m + i · (b mod m)) mod m`,
+    /// computed without overflow for any `m`. Returns 0 when `m = 0`.
     #[inline]
     pub fn index(&self, i: u32, m: u64) -> u64 {
-        ((self.a % m) + u64::from(i) * (self.b % m)) % m
+        if m == 0 {
+            return 0;
+        }
+        let m128 = u128::from(m);
+        let sum = u128::from(self.a % m) + u128::from(i) * u128::from(self.b % m);
+        (sum % m128) as u64
+    }
+
+    /// The `k` bit indices for a filter of `m` bits, in order `i = 0..k`
+    /// (duplicates possible). Empty when `m = 0`.
+    #[inline]
+    pub fn indices(&self, k: u32, m: u64) -> Indices {
+        if m == 0 {
+            return Indices {
+                next: 0,
+                step: 0,
+                m: 0,
+                remaining: 0,
+            };
+        }
+        Indices {
+            next: self.a % m,
+            step: self.b % m,
+            m,
+            remaining: k,
+        }
     }
 }
 
-/// Bounds on filter parameters accepted from the wire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BloomLimits {
-    /// Largest `k` accepted.
-    pub max_k: u32,
-    /// Largest `m` accepted, in bits.
-    pub max_m_bits: u64,
-}
-
-impl Default for BloomLimits {
-    fn default() -> Self {
-        BloomLimits { max_k: 64, max_m_bits: 8 * 1024 * 1024 }
-    }
-}
-
-/// A hostile or malformed filter from the wire.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum BloomError {
-    /// Placeholder until the implementation lands.
-    #[error("not implemented")]
-    Unimplemented,
-}
-
-/// An owned, mutable filter.
-#[derive(Clone, Debug, PartialEq)]
-pub struct BloomFilter {
-    encoding: BloomEncoding,
-    params: BloomParams,
-    words: Vec<u64>,
-}
-
-impl BloomFilter {
-    /// An empty filter.
-    pub fn new(encoding: BloomEncoding, params: BloomParams) -> Self {
-        let words = vec![0; params.words()];
-        BloomFilter { encoding, params, words }
-    }
-    /// The encoding.
-    pub fn encoding(&self) -> BloomEncoding {
-        self.encoding
-    }
-    /// The parameters.
-    pub fn params(&self) -> &BloomParams {
-        &self.params
-    }
-    /// Inserts a pre-hashed item.
-    pub fn insert(&mut self, item: &ItemHash) {
-        let _ = item;
-        todo!()
-    }
-    /// Looks up a pre-hashed item.
-    pub fn contains(&self, item: &ItemHash) -> bool {
-        let _ = item;
-        todo!()
-    }
-    /// Appends the wire bytes (the bloom field's value) to `out`.
-    pub fn encode_into(&self, out: &mut Vec<u8>) {
-        let _ = (out, &self.words);
-        todo!()
-    }
-    /// Length of [`Self::encode_into`]'s output.
-    pub fn encoded_len(&self) -> usize {
-        todo!()
-    }
-}
-
-/// A filter received on the wire, read in place (no copy of the bits).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct BloomView<'a> {
-    encoding: BloomEncoding,
-    params: BloomParams,
-    bits: &'a [u8],
-}
-
-impl<'a> BloomView<'a> {
-    /// Validates and wraps a bloom field from the wire. Spec filters carry no
-    /// parameters: `receiver_params` (our own) are assumed. Nim filters carry
-    /// theirs, which are checked against `limits`.
-    pub fn decode(
-        encoding: BloomEncoding,
-        bytes: &'a [u8],
-        receiver_params: &BloomParams,
-        limits: &BloomLimits,
-    ) -> Result<Self, BloomError> {
-        let _ = (encoding, bytes, receiver_params, limits);
-        Err(BloomError::Unimplemented)
-    }
-    /// The parameters (carried or assumed).
-    pub fn params(&self) -> &BloomParams {
-        &self.params
-    }
-    /// Looks up a pre-hashed item.
-    pub fn contains(&self, item: &ItemHash) -> bool {
-        let _ = (item, self.bits, self.encoding);
-        todo!()
-    }
-}
-
-/// A per-channel filter that rolls over when full (stub until the bloom branch lands).
+/// Iterator over an item's bit indices, from [`ItemHash::indices`].
+///
+/// Steps by addition and one conditional subtraction instead of a division per index.
 #[derive(Clone, Debug)]
-pub struct RollingBloom {
-    filter: BloomFilter,
+pub struct Indices {
+    next: u64,
+    step: u64,
+    m: u64,
+    remaining: u32,
 }
 
-impl RollingBloom {
-    /// An empty rolling filter.
-    pub fn new(encoding: BloomEncoding, params: BloomParams) -> Self {
-        RollingBloom { filter: BloomFilter::new(encoding, params) }
+impl Iterator for Indices {
+    type Item = u64;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<u64> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        let cur = self.next;
+        // cur, step < m, so the true sum is < 2m: one subtraction reduces it,
+        // also when the u64 addition overflows (m > 2^63).
+        let (sum, overflow) = cur.overflowing_add(self.step);
+        self.next = if overflow || sum >= self.m {
+            sum.wrapping_sub(self.m)
+        } else {
+            sum
+        };
+        Some(cur)
     }
-    /// Inserts an item.
-    pub fn insert(&mut self, item: &ItemHash) {
-        self.filter.insert(item)
-    }
-    /// Looks up an item.
-    pub fn contains(&self, item: &ItemHash) -> bool {
-        self.filter.contains(item)
-    }
-    /// The current filter.
-    pub fn filter(&self) -> &BloomFilter {
-        &self.filter
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.remaining as usize;
+        (n, Some(n))
     }
 }
+
+impl ExactSizeIterator for Indices {}

@@ -198,7 +198,8 @@ impl Channel {
     }
 
     fn bloom_insert(&mut self, id: &str) {
-        self.bloom.insert(&ItemHash::new(self.encoding(), id.as_bytes()));
+        self.bloom
+            .insert(&ItemHash::new(self.encoding(), id.as_bytes()));
         self.bloom_bytes = None;
     }
 
@@ -228,8 +229,12 @@ impl Channel {
     fn causal_history(&mut self, ctx: &mut Ctx<'_>) -> Vec<HistoryEntry> {
         let n = ctx.cfg.causal_history_len;
         if let Some(p) = ctx.hints.as_deref_mut() {
-            let missing: Vec<Id> =
-                self.log.last(n).filter(|e| e.hint.is_none()).map(|e| e.msg.id.clone()).collect();
+            let missing: Vec<Id> = self
+                .log
+                .last(n)
+                .filter(|e| e.hint.is_none())
+                .map(|e| e.msg.id.clone())
+                .collect();
             for id in missing {
                 if let Some(h) = p.retrieval_hint(&self.id, &id) {
                     if let Some(e) = self.log.get_mut(&id) {
@@ -341,9 +346,18 @@ impl Channel {
         });
         let repair = self.take_repair_requests(ctx, now);
         let bloom = self.bloom_field();
-        let bytes = wire::encode(&self.wire_message(&msg, Some(bloom), repair.clone()), self.cfg.dialect)?;
+        let bytes = wire::encode(
+            &self.wire_message(&msg, Some(bloom), repair.clone()),
+            self.cfg.dialect,
+        )?;
         self.bloom_insert(&id);
-        self.log_insert(ctx, LogEntry { msg: msg.clone(), hint: None });
+        self.log_insert(
+            ctx,
+            LogEntry {
+                msg: msg.clone(),
+                hint: None,
+            },
+        );
         if self.outgoing.len() >= ctx.cfg.max_outgoing.max(1) {
             if let Some(old) = self.outgoing.oldest() {
                 self.give_up(ctx, &old);
@@ -354,7 +368,13 @@ impl Channel {
             ItemHash::new(BloomEncoding::Nim, id.as_bytes()),
         ];
         self.outgoing.insert(
-            OutEntry { msg, attempts: 0, hashes, ackers: Vec::new(), last_sent: now },
+            OutEntry {
+                msg,
+                attempts: 0,
+                hashes,
+                ackers: Vec::new(),
+                last_sent: now,
+            },
             now + ctx.cfg.resend_interval_ms,
         );
         self.stats.sent += 1;
@@ -378,7 +398,8 @@ impl Channel {
 
     fn log_insert(&mut self, ctx: &Ctx<'_>, entry: LogEntry) {
         for e in self.log.insert(entry, ctx.cfg.max_log) {
-            self.evicted.insert(e.msg.id.clone(), ctx.cfg.max_evicted_ids);
+            self.evicted
+                .insert(e.msg.id.clone(), ctx.cfg.max_evicted_ids);
         }
     }
 
@@ -468,7 +489,12 @@ impl Channel {
             }
         }
         self.incoming.insert(
-            Buffered { msg: stored, hint, unmet, lost: Vec::new() },
+            Buffered {
+                msg: stored,
+                hint,
+                unmet,
+                lost: Vec::new(),
+            },
             now + ctx.cfg.buffer_timeout_ms,
         );
         self.stats.buffered += 1;
@@ -496,7 +522,7 @@ impl Channel {
                 };
                 let _ = sender;
                 let t_req =
-                    now + timing::t_req_offset(hash, ctx.me, &e.message_id, r.t_min_ms, r.t_max_ms);
+                    now + timing::t_req_offset(hash, ctx.me.as_bytes(), &e.message_id, r.t_min_ms, r.t_max_ms);
                 let expires = t_req + r.t_max_ms * u64::from(r.max_request_attempts.max(1));
                 self.repair_out.add(
                     Id::from(e.message_id.as_str()),
@@ -522,7 +548,12 @@ impl Channel {
         dialect: Dialect,
     ) -> Option<BloomView<'m>> {
         let bytes = msg.bloom_filter.as_ref().filter(|b| !b.is_empty())?;
-        match BloomView::decode(encoding_of(dialect), bytes, ctx.bloom_params, &ctx.cfg.bloom_limits) {
+        match BloomView::decode(
+            encoding_of(dialect),
+            bytes,
+            ctx.bloom_params,
+            &ctx.cfg.bloom_limits,
+        ) {
             Ok(v) => Some(v),
             Err(_) => {
                 self.stats.bad_blooms += 1;
@@ -602,7 +633,11 @@ impl Channel {
         ctx.out.events.push_back(Event::RepairRequestReceived {
             channel: self.id.to_string(),
             from: msg.sender_id.clone(),
-            message_ids: msg.repair_request.iter().map(|e| e.message_id.clone()).collect(),
+            message_ids: msg
+                .repair_request
+                .iter()
+                .map(|e| e.message_id.clone())
+                .collect(),
         });
         let hash = self.repair_hash(ctx.cfg);
         for e in &msg.repair_request {
@@ -616,12 +651,22 @@ impl Channel {
             if !self.log.contains(&e.message_id) || self.repair_in.contains(&e.message_id) {
                 continue;
             }
-            if !timing::in_response_group(hash, ctx.me, sender, &e.message_id, r.num_response_groups)
-            {
+            if !timing::in_response_group(
+                hash,
+                ctx.me.as_bytes(),
+                sender,
+                &e.message_id,
+                r.num_response_groups,
+            ) {
                 continue;
             }
-            let t_resp = now + timing::t_resp_offset(hash, ctx.me, sender, &e.message_id, r.t_max_ms);
-            self.repair_in.add(Id::from(e.message_id.as_str()), t_resp, r.max_incoming_entries);
+            let t_resp =
+                now + timing::t_resp_offset(hash, ctx.me.as_bytes(), sender, &e.message_id, r.t_max_ms);
+            self.repair_in.add(
+                Id::from(e.message_id.as_str()),
+                t_resp,
+                r.max_incoming_entries,
+            );
         }
     }
 
@@ -649,8 +694,11 @@ impl Channel {
     ) {
         if !self.news.is_empty() {
             let sender = msg.sender_id.as_str();
-            let in_history: HashSet<&str> =
-                msg.causal_history.iter().map(|e| e.message_id.as_str()).collect();
+            let in_history: HashSet<&str> = msg
+                .causal_history
+                .iter()
+                .map(|e| e.message_id.as_str())
+                .collect();
             let enc = encoding_of(dialect);
             self.news.retain(|id, origin| {
                 if &**origin == sender {
@@ -727,7 +775,13 @@ impl Channel {
             retrieval_hint: hint.clone(),
             lost_dependencies: lost,
         });
-        self.log_insert(ctx, LogEntry { msg: Arc::new(msg), hint });
+        self.log_insert(
+            ctx,
+            LogEntry {
+                msg: Arc::new(msg),
+                hint,
+            },
+        );
     }
 
     // ----------------------------------------------------------- mark met
@@ -809,7 +863,9 @@ impl Channel {
 
     fn resend_due(&mut self, ctx: &mut Ctx<'_>, now: u64) {
         while let Some((_, id)) = self.outgoing.resend.pop_due(now) {
-            let Some(o) = self.outgoing.get_mut(&id) else { continue };
+            let Some(o) = self.outgoing.get_mut(&id) else {
+                continue;
+            };
             if o.attempts >= ctx.cfg.max_resend_attempts {
                 self.give_up(ctx, &id);
                 continue;
@@ -872,7 +928,9 @@ impl Channel {
             if !visited.insert(node.clone()) {
                 continue;
             }
-            let Some(b) = self.incoming.get(&node) else { continue };
+            let Some(b) = self.incoming.get(&node) else {
+                continue;
+            };
             for dep in &b.unmet {
                 if self.incoming.contains(dep) {
                     stack.push(dep.clone());
@@ -899,7 +957,9 @@ impl Channel {
             let Some(e) = self.log.get(&id) else { continue };
             let msg = e.msg.clone();
             let wm = self.wire_message(&msg, None, Vec::new());
-            let Some(bytes) = self.encode(&wm) else { continue };
+            let Some(bytes) = self.encode(&wm) else {
+                continue;
+            };
             self.stats.repair_responses_sent += 1;
             self.transmit(ctx, &id, TransmitReason::Repair, bytes, &[]);
             ctx.out.events.push_back(Event::RepairResponseSent {

@@ -226,7 +226,10 @@ impl Incoming {
     pub fn insert(&mut self, b: Buffered, timeout_at: u64) {
         let id = b.msg.id.clone();
         for dep in &b.unmet {
-            self.waiters.entry(dep.clone()).or_default().push(id.clone());
+            self.waiters
+                .entry(dep.clone())
+                .or_default()
+                .push(id.clone());
         }
         self.timeouts.set(id.clone(), timeout_at);
         self.entries.insert(id, b);

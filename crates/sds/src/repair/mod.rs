@@ -47,7 +47,8 @@ impl RepairOut {
         if cap == 0 || self.entries.contains_key(&id) {
             return;
         }
-        self.entries.insert(id.clone(), OutRepair { entry, attempts: 0 });
+        self.entries
+            .insert(id.clone(), OutRepair { entry, attempts: 0 });
         self.due.set(id.clone(), t_req);
         self.expiry.set(id, expires);
         while self.entries.len() > cap {
@@ -86,11 +87,18 @@ impl RepairOut {
         next: u64,
         max_attempts: u32,
     ) -> Vec<HistoryEntry> {
-        let ids: Vec<Id> =
-            self.due.iter().take_while(|(at, _)| *at <= now).take(max).map(|(_, k)| k.clone()).collect();
+        let ids: Vec<Id> = self
+            .due
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .take(max)
+            .map(|(_, k)| k.clone())
+            .collect();
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let Some(e) = self.entries.get_mut(&id) else { continue };
+            let Some(e) = self.entries.get_mut(&id) else {
+                continue;
+            };
             e.attempts += 1;
             out.push(e.entry.clone());
             if e.attempts >= max_attempts {

@@ -58,7 +58,16 @@ impl Net {
     pub fn new(names: &[&str], config: Config, seed: u64) -> Net {
         let nodes: Vec<Participant> = names
             .iter()
-            .map(|n| Participant::new(*n, Config { seed, ..config.clone() }).unwrap())
+            .map(|n| {
+                Participant::new(
+                    *n,
+                    Config {
+                        seed,
+                        ..config.clone()
+                    },
+                )
+                .unwrap()
+            })
             .collect();
         let k = nodes.len();
         Net {
@@ -119,7 +128,9 @@ impl Net {
     }
 
     pub fn send(&mut self, i: usize, channel: &str, id: &str, content: &[u8]) {
-        self.nodes[i].send(channel, id, Bytes::copy_from_slice(content), self.now).unwrap();
+        self.nodes[i]
+            .send(channel, id, Bytes::copy_from_slice(content), self.now)
+            .unwrap();
         self.flush(i);
     }
 
@@ -160,7 +171,10 @@ impl Net {
     }
 
     pub fn log(&self, i: usize, channel: &str) -> Vec<String> {
-        self.nodes[i].channel_state(channel).map(|s| s.log).unwrap_or_default()
+        self.nodes[i]
+            .channel_state(channel)
+            .map(|s| s.log)
+            .unwrap_or_default()
     }
 
     pub fn delivered(&self, i: usize) -> Vec<String> {
