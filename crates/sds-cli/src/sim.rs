@@ -52,7 +52,7 @@ pub fn run(args: &SimArgs) -> ExitCode {
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
-    let sim = match Simulation::new(&scenario) {
+    let mut sim = match Simulation::new(&scenario) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("sds sim: {e}");

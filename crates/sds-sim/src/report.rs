@@ -158,6 +158,15 @@ pub struct Delivery {
     pub messages_complete: u64,
     /// Messages missing at one member or more at the end.
     pub messages_incomplete: u64,
+    /// (member, message) pairs missing at the end.
+    pub missing_pairs: u64,
+    /// Of those, pairs whose message was never named in any transmitted
+    /// causal history: a receiver that lost it has nothing to detect the gap
+    /// with (no `MissingDependencies`, so no SDS-R request or store query).
+    pub missing_pairs_never_named: u64,
+    /// Messages never named in any transmitted causal history (whether or not
+    /// anyone missed them).
+    pub messages_never_named: u64,
     /// Sends skipped because the sender was offline.
     pub sends_skipped_offline: u64,
     /// Ephemeral messages sent.
@@ -506,6 +515,15 @@ impl Report {
             thousands(d.messages_incomplete),
             thousands(d.dependencies_declared_lost)
         );
+        if d.missing_pairs > 0 {
+            let _ = writeln!(
+                o,
+                "  missing      {} (member, message) pairs at the end; {} of them are of messages that no causal history ever named ({} such messages in all): receivers that lost those cannot detect the gap",
+                thousands(d.missing_pairs),
+                thousands(d.missing_pairs_never_named),
+                thousands(d.messages_never_named)
+            );
+        }
         if d.ephemeral_sent > 0 {
             let (e, r) = d.ephemeral_pairs;
             let _ = writeln!(
@@ -657,8 +675,11 @@ impl Report {
             let _ = writeln!(o, "Invariants: OK ({})", i.checked.join("; "));
         } else {
             let _ = writeln!(o, "Invariants: VIOLATED ({} violation(s), seed {})", i.violation_count, self.seed);
-            for v in &i.violations {
+            for v in i.violations.iter().take(8) {
                 let _ = writeln!(o, "  {v}");
+            }
+            if i.violations.len() > 8 {
+                let _ = writeln!(o, "  ... ({} violations in all; the JSON output lists the first {})", i.violation_count, i.violations.len());
             }
         }
         if !self.anomalies.is_empty() {

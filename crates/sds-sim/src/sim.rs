@@ -89,6 +89,8 @@ struct MsgInfo {
     deps: Box<[u32]>,
     acked_at: Option<u64>,
     not_acked: bool,
+    /// Transmissions whose causal history named this message.
+    named: u32,
 }
 
 struct Miss {
@@ -350,6 +352,16 @@ impl Simulation {
         &self.parts
     }
 
+    /// Index of a participant by id.
+    pub fn participant_index(&self, id: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == id)
+    }
+
+    /// Name of a channel by index.
+    pub fn channel_name(&self, c: usize) -> &str {
+        &self.chan_names[c]
+    }
+
     /// Simulated end (ms).
     pub fn end_ms(&self) -> u64 {
         self.end
@@ -576,6 +588,11 @@ impl Simulation {
         // Decode once per transmission, for byte accounting and causal history.
         match sds::wire::decode(tx.bytes.clone(), &self.limits) {
             Ok(d) => {
+                for e in &d.message.causal_history {
+                    if let Some(x) = self.parse_id(&e.message_id) {
+                        self.msgs[x as usize].named += 1;
+                    }
+                }
                 if tx.reason == TransmitReason::New {
                     if let Some(m) = m {
                         let deps: Box<[u32]> = d
@@ -761,6 +778,7 @@ impl Simulation {
                 deps: Box::new([]),
                 acked_at: None,
                 not_acked: false,
+                named: 0,
             });
             self.last_send = self.now;
             self.expected_pairs += self.chan_members[c as usize].len() as u64 - 1;
@@ -776,12 +794,12 @@ impl Simulation {
     }
 
     /// Runs to the end and returns the report.
-    pub fn run(self) -> Report {
+    pub fn run(&mut self) -> Report {
         self.run_with_progress(&mut |_, _| {})
     }
 
     /// Runs to the end, calling `progress(now_ms, end_ms)` at every sample.
-    pub fn run_with_progress(mut self, progress: &mut dyn FnMut(u64, u64)) -> Report {
+    pub fn run_with_progress(&mut self, progress: &mut dyn FnMut(u64, u64)) -> Report {
         let wall = Instant::now();
         while let Some(item) = self.queue.pop() {
             if item.time > self.end {
@@ -925,9 +943,8 @@ impl Simulation {
 
     // ------------------------------------------------------------ finish
 
-    fn final_logs(&mut self) -> (u64, u64) {
+    fn final_logs(&mut self) {
         let max_log = self.parts.first().map(|p| p.config().max_log).unwrap_or(usize::MAX);
-        let mut in_all = vec![0u32; self.msgs.len()];
         for c in 0..self.chan_names.len() {
             let mut expected: Vec<u32> = (0..self.msgs.len() as u32)
                 .filter(|&m| self.msgs[m as usize].channel as usize == c)
@@ -961,7 +978,6 @@ impl Simulation {
                         });
                         continue;
                     };
-                    in_all[m as usize] += 1;
                     let key = (self.msgs[m as usize].lamport, m);
                     if prev.is_some_and(|k| k >= key) {
                         self.checker.report(Violation {
@@ -981,16 +997,11 @@ impl Simulation {
                 if self.sc.expect_full_delivery && ids != expected {
                     let pos = ids.iter().zip(expected).position(|(a, b)| a != b).unwrap_or(ids.len().min(expected.len()));
                     let describe = |m: Option<&u32>| match m {
-                        Some(&m) => format!(
-                            "{} (#{m} from {})",
-                            message_id(m, self.sc.message_id_len, self.sc.seed),
-                            self.names[self.msgs[m as usize].sender as usize]
-                        ),
+                        Some(&m) => format!("#{m} (from {})", self.names[self.msgs[m as usize].sender as usize]),
                         None => "nothing".into(),
                     };
                     let detail = format!(
-                        "{} channel {}: after healing, the log has {} entries where {} were sent; first difference at position {pos}: expected {}, found {}",
-                        self.names[p],
+                        "channel {}: after healing, the log has {} entries where {} were sent; first difference at position {pos}: expected {}, found {}",
                         self.chan_names[c],
                         ids.len(),
                         expected.len(),
@@ -1007,17 +1018,34 @@ impl Simulation {
                 }
             }
         }
-        let mut complete = 0;
-        for (m, info) in self.msgs.iter().enumerate() {
-            if in_all[m] as usize >= self.chan_members[info.channel as usize].len() {
-                complete += 1;
-            }
-        }
-        (complete, self.msgs.len() as u64 - complete)
     }
 
-    fn finish(mut self, wall: f64) -> Report {
-        let (complete, incomplete) = self.final_logs();
+    /// Messages delivered to every member, messages missing somewhere, and
+    /// missing (member, message) pairs in all and of messages that no causal
+    /// history ever named.
+    fn completeness(&self) -> (u64, u64, u64, u64) {
+        let (mut complete, mut incomplete, mut missing, mut unnamed) = (0, 0, 0, 0);
+        for (m, info) in self.msgs.iter().enumerate() {
+            let lacking = self.chan_members[info.channel as usize]
+                .iter()
+                .filter(|&&p| !self.checker.has(p as usize, m as u32))
+                .count() as u64;
+            if lacking == 0 {
+                complete += 1;
+            } else {
+                incomplete += 1;
+                missing += lacking;
+                if info.named == 0 {
+                    unnamed += lacking;
+                }
+            }
+        }
+        (complete, incomplete, missing, unnamed)
+    }
+
+    fn finish(&mut self, wall: f64) -> Report {
+        self.final_logs();
+        let (complete, incomplete, missing_pairs, missing_unnamed) = self.completeness();
         let sc = &self.sc;
         let s_ms = sc.workload.interval_s * 1000.0;
         let cfg = self.parts[0].config().clone();
@@ -1232,6 +1260,9 @@ impl Simulation {
                 delivered_pairs: self.delivered_pairs,
                 messages_complete: complete,
                 messages_incomplete: incomplete,
+                missing_pairs,
+                missing_pairs_never_named: missing_unnamed,
+                messages_never_named: self.msgs.iter().filter(|m| m.named == 0).count() as u64,
                 sends_skipped_offline: self.sends_skipped,
                 ephemeral_sent: self.ephemeral_sent,
                 ephemeral_pairs: (self.ephemeral_expected, self.ephemeral_received),
