@@ -14,8 +14,6 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use serde_json::Value;
 
-#[allow(unused_imports)] // TODO(bloom merge): remove with `bloom_compat`.
-use crate::bloom_compat::BloomViewPending as _;
 use sds::bloom::{BloomEncoding, BloomLimits, BloomParams, BloomView};
 use sds::wire::{self, Dialect, HistoryEntry, Limits, Message, MessageKind};
 

@@ -4,7 +4,6 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-mod bloom_compat;
 mod decode;
 mod sim;
 

@@ -301,7 +301,6 @@ fn js_content3() -> (String, Vec<u64>) {
 }
 
 #[test]
-#[ignore = "needs bloom module"]
 fn js_content_vector_with_bloom() {
     let (hex, bits) = js_content3();
     assert_eq!(bits.len(), 20);
@@ -334,7 +333,6 @@ fn js_content_vector_with_bloom() {
 }
 
 #[test]
-#[ignore = "needs bloom module"]
 fn nim_vector_with_bloom() {
     let hex = std::fs::read_to_string(repo_file("examples/messages/nim-content.hex")).unwrap();
     let out = decoded(&["decode", hex.trim(), "--bloom-bits"], None);
@@ -377,7 +375,6 @@ fn nim_vector_with_bloom() {
 }
 
 #[test]
-#[ignore = "needs bloom module"]
 fn example_files_decode() {
     for file in [
         "examples/messages/js-content.hex",

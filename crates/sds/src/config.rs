@@ -132,6 +132,10 @@ pub struct RepairConfig {
     /// Minimum gap between two of our broadcasts that a pending repair request
     /// triggers. Default: 1 s.
     pub min_request_gap_ms: u64,
+    /// A request for a message we sent or received a copy of less than this
+    /// long ago is not answered: that copy is most likely the answer to this
+    /// very request, reordered ahead of it. Default: 5 s.
+    pub recent_copy_window_ms: u64,
     /// Cap of the outgoing repair-request buffer per channel (furthest T_req
     /// evicted first). Default: 1 000.
     pub max_outgoing_entries: usize,
@@ -155,6 +159,7 @@ impl Default for RepairConfig {
             max_requests_per_message: 3,
             max_request_attempts: 3,
             min_request_gap_ms: 1_000,
+            recent_copy_window_ms: 5_000,
             max_outgoing_entries: 1_000,
             max_incoming_entries: 1_000,
             hash: None,

@@ -145,6 +145,12 @@ pub enum Event {
         /// Requested ids.
         message_ids: Vec<String>,
     },
+    /// Writing the state to the store failed. Nothing is lost: the unwritten
+    /// changes are retried (with their latest values) after the next operation.
+    PersistenceFailed {
+        /// The store's error.
+        error: String,
+    },
     /// SDS-R: we re-broadcast a message in answer to a repair request.
     RepairResponseSent {
         /// Channel id.

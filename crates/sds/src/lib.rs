@@ -8,6 +8,7 @@
 //! - [`wire`]: messages and their two wire dialects (spec / `@waku/sds`, and nim-sds).
 //! - [`bloom`]: the bloom filters of both dialects, bit-exact with the peers.
 //! - [`repair`]: SDS-R formulas.
+//! - [`store`]: persistence (the [`store::Store`] trait and an in-memory store).
 #![deny(missing_docs)]
 
 pub mod bloom;
@@ -19,6 +20,7 @@ mod participant;
 pub mod repair;
 mod rng;
 mod stats;
+pub mod store;
 mod timer;
 pub mod wire;
 

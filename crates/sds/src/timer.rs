@@ -75,11 +75,6 @@ impl<K: Ord + Hash + Clone> DeadlineQueue<K> {
     pub fn len(&self) -> usize {
         self.by_key.len()
     }
-
-    /// Whether the queue is empty.
-    pub fn is_empty(&self) -> bool {
-        self.by_key.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -99,6 +94,6 @@ mod tests {
         assert_eq!(q.pop_due(25), Some((20, "b")));
         assert_eq!(q.pop_due(25), None);
         assert_eq!(q.remove(&"c"), Some(30));
-        assert!(q.is_empty());
+        assert_eq!(q.len(), 0);
     }
 }

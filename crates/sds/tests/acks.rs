@@ -39,28 +39,17 @@ fn bloom_hits_count_distinct_senders_up_to_threshold() {
 
     b.send("ch", "b1", &b"y"[..], T0 + 1).unwrap();
     let ev = pass(&mut b, &mut a, T0 + 2);
+    // Reviewing acks comes before delivering the carrier message.
     assert_eq!(
-        ev,
-        vec![
-            Event::Delivered {
-                channel: "ch".into(),
-                message_id: "b1".into(),
-                sender_id: "b".into(),
-                lamport_timestamp: T0 + 1,
-                content: bytes::Bytes::from_static(b"y"),
-                retrieval_hint: None,
-                lost_dependencies: vec![],
-            },
-            Event::PossiblyAcknowledged {
-                channel: "ch".into(),
-                message_id: "m1".into(),
-                count: 1
-            }
-        ]
-        .into_iter()
-        .rev()
-        .collect::<Vec<_>>()
+        ev[0],
+        Event::PossiblyAcknowledged {
+            channel: "ch".into(),
+            message_id: "m1".into(),
+            count: 1
+        }
     );
+    assert!(matches!(&ev[1], Event::Delivered { message_id, .. } if message_id == "b1"));
+    assert_eq!(ev.len(), 2);
     // The same sender again does not count twice.
     b.send("ch", "b2", &b"z"[..], T0 + 3).unwrap();
     let ev = pass(&mut b, &mut a, T0 + 4);

@@ -15,14 +15,11 @@ fn lamport_of(tx: &sds::Transmit) -> u64 {
 fn initialised_to_now_and_sent_as_max_of_now_and_t_plus_1() {
     let mut a = Participant::new("a", Config::default()).unwrap();
     a.send("c", "m1", &b"x"[..], T0).unwrap();
-    assert_eq!(
-        lamport_of(&a.poll_transmit().unwrap()),
-        T0,
-        "first send at now"
-    );
-    // Same millisecond: t + 1.
-    a.send("c", "m2", &b"x"[..], T0).unwrap();
+    // The channel's clock starts at now (T0): a send in the same millisecond
+    // is stamped t + 1, the next one t + 2.
     assert_eq!(lamport_of(&a.poll_transmit().unwrap()), T0 + 1);
+    a.send("c", "m2", &b"x"[..], T0).unwrap();
+    assert_eq!(lamport_of(&a.poll_transmit().unwrap()), T0 + 2);
     // Later: now wins.
     a.send("c", "m3", &b"x"[..], T0 + 5_000).unwrap();
     assert_eq!(lamport_of(&a.poll_transmit().unwrap()), T0 + 5_000);
@@ -35,7 +32,7 @@ fn clock_going_backwards_still_increments() {
     a.send("c", "m1", &b"x"[..], T0 + 10_000).unwrap();
     a.send("c", "m2", &b"x"[..], T0).unwrap();
     let t: Vec<u64> = transmits(&mut a).iter().map(lamport_of).collect();
-    assert_eq!(t, vec![T0 + 10_000, T0 + 10_001]);
+    assert_eq!(t, vec![T0 + 10_001, T0 + 10_002]);
 }
 
 #[test]
@@ -47,10 +44,10 @@ fn delivery_raises_clock_to_message_timestamp() {
     pass(&mut a, &mut b, T0);
     assert_eq!(
         b.channel_state("c").unwrap().lamport_timestamp,
-        T0 + 3_600_000
+        T0 + 3_600_001
     );
     b.send("c", "m2", &b"y"[..], T0 + 1).unwrap();
-    assert_eq!(lamport_of(&b.poll_transmit().unwrap()), T0 + 3_600_001);
+    assert_eq!(lamport_of(&b.poll_transmit().unwrap()), T0 + 3_600_002);
 }
 
 #[test]

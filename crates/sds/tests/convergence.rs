@@ -2,6 +2,7 @@
 //! duplication and reordering converge once the network heals: identical logs,
 //! no delivery before dependencies, no duplicate delivery, and every sent
 //! message ends acknowledged or reported not acknowledged at its sender.
+#![allow(clippy::needless_range_loop)] // participants are indexed across several vectors
 mod common;
 use common::*;
 use proptest::prelude::*;
@@ -84,6 +85,51 @@ fn check(s: &Scenario) -> Result<(), TestCaseError> {
                     m.message_id,
                     m.causal_history.into_iter().map(|e| e.message_id).collect(),
                 );
+            }
+        }
+    }
+    if std::env::var("DEBUG_CONVERGENCE").is_ok() {
+        let all: HashSet<String> = (0..s.participants).flat_map(|i| net.log(i, "ch")).collect();
+        for i in 0..s.participants {
+            let log: HashSet<String> = net.log(i, "ch").into_iter().collect();
+            for id in all.difference(&log) {
+                eprintln!("=== p{i} lacks {id}; seed {}", s.seed);
+                for (m, d) in &deps {
+                    if d.contains(id) {
+                        eprintln!("  {m} names it; p{i} has {m}: {}", log.contains(m));
+                    }
+                }
+                for (j, sent) in net.sent.iter().enumerate() {
+                    for (t, tx) in sent {
+                        if tx.reason == TransmitReason::Sync {
+                            let m = wire::decode(tx.bytes.clone(), &Default::default())
+                                .unwrap()
+                                .message;
+                            if m.causal_history.iter().any(|e| &e.message_id == id) {
+                                eprintln!("  sync from p{j} at +{} names it", t - T0);
+                            }
+                        }
+                    }
+                }
+                for j in 0..s.participants {
+                    for (t, e) in &net.events[j] {
+                        let txt = format!("{e:?}");
+                        if txt.contains(&format!("\"{id}\"")) {
+                            eprintln!("p{j} +{} {}", t - T0, &txt[..txt.len().min(250)]);
+                        }
+                    }
+                    for (t, tx) in &net.sent[j] {
+                        if tx.message_id == *id || tx.repair_request.contains(id) {
+                            eprintln!(
+                                "p{j} +{} SENT {:?} {} rr={:?}",
+                                t - T0,
+                                tx.reason,
+                                tx.message_id,
+                                tx.repair_request
+                            );
+                        }
+                    }
+                }
             }
         }
     }

@@ -1,4 +1,5 @@
 //! SDS-R scenarios in virtual time.
+#![allow(clippy::needless_range_loop)] // participants are indexed across several vectors
 mod common;
 use common::*;
 use proptest::prelude::*;
@@ -215,9 +216,9 @@ fn repeated_request_does_not_push_t_resp_back() {
         offset > 20_000,
         "pick ids with a visible back-off (offset {offset})"
     );
-    h.receive(request("x", T0 + 1_000), None, T0 + 1_000)
+    h.receive(request("x", T0 + 10_000), None, T0 + 10_000)
         .unwrap();
-    h.receive(request("y", T0 + 11_000), None, T0 + 11_000)
+    h.receive(request("y", T0 + 20_000), None, T0 + 20_000)
         .unwrap();
     let mut fired = None;
     while let Some(d) = h.poll_timeout() {
@@ -233,7 +234,7 @@ fn repeated_request_does_not_push_t_resp_back() {
             break;
         }
     }
-    assert_eq!(fired, Some(T0 + 1_000 + offset));
+    assert_eq!(fired, Some(T0 + 10_000 + offset));
 }
 
 proptest! {

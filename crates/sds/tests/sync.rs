@@ -1,5 +1,6 @@
 //! Sync messages: emitted when a channel is quiet; empty content; never logged,
 //! put in the bloom or referenced; processed on receipt for acks and gaps only.
+#![allow(clippy::needless_range_loop)] // participants are indexed across several vectors
 mod common;
 use common::*;
 use sds::{wire, Config, Event, Participant, Received, TransmitReason};
@@ -25,6 +26,7 @@ fn quiet_channel_sends_sync_after_interval_plus_backoff() {
     let cfg = Config {
         sync_interval_ms: 30_000,
         sync_backoff_ms: 15_000,
+        max_resend_attempts: 0, // no resend: a resend is a broadcast too
         ..Config::default()
     };
     let mut a = Participant::new("a", cfg).unwrap();

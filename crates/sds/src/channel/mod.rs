@@ -19,7 +19,7 @@ use crate::wire::{self, Dialect, HistoryEntry, MessageKind};
 use crate::RetrievalHintProvider;
 use bytes::Bytes;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, HashSet, VecDeque};
 use std::sync::Arc;
 
 /// Shared, cheaply clonable id.
@@ -105,14 +105,20 @@ fn enc_index(e: BloomEncoding) -> usize {
     }
 }
 
-/// Cap on ids tracked as "received since our last broadcast" for sync suppression.
+/// Cap on own messages tracked for sync suppression.
 const MAX_NEWS: usize = 1024;
+/// Cap on delivered messages waiting to be named in a causal history.
+const MAX_UNANNOUNCED: usize = 4096;
 
 pub(crate) struct Channel {
     id: Id,
     cfg: ChannelConfig,
     lamport: u64,
     log: Log,
+    /// Sequence number of the next message delivered or sent.
+    seq: u64,
+    /// The last `causal_history_len` messages delivered or sent: (seq, id).
+    recent: VecDeque<(u64, Id)>,
     evicted: BoundedSet,
     met: BoundedSet,
     bloom: RollingBloom,
@@ -125,12 +131,15 @@ pub(crate) struct Channel {
     last_broadcast: u64,
     /// When the next periodic sync is due.
     sync_due: u64,
-    /// Ids the group may not know we have -> their original sender: content
-    /// received since our last broadcast, and our own recent messages, until
-    /// another participant's broadcast covers them (history or bloom filter).
-    /// While there is news, others' broadcasts do not postpone our sync.
-    news: HashMap<Id, Id>,
-    news_overflow: bool,
+    /// Messages delivered from others that no broadcast we saw (ours or
+    /// another participant's) has named in its causal history yet, oldest
+    /// first. They go first into our next causal history, and while there are
+    /// any, others' broadcasts do not postpone our sync.
+    unannounced: VecDeque<(u64, Id)>,
+    unannounced_set: HashSet<Id>,
+    /// Our own messages that no other participant has shown to have (in its
+    /// causal history or bloom filter) yet; they keep our syncs going too.
+    own_news: HashSet<Id>,
     pub stats: Stats,
 }
 
@@ -143,6 +152,8 @@ impl Channel {
             cfg,
             lamport: now,
             log: Log::default(),
+            seq: 0,
+            recent: VecDeque::new(),
             evicted: BoundedSet::default(),
             met: BoundedSet::default(),
             bloom,
@@ -153,8 +164,9 @@ impl Channel {
             repair_in: RepairIn::default(),
             last_broadcast: 0,
             sync_due,
-            news: HashMap::new(),
-            news_overflow: false,
+            unannounced: VecDeque::new(),
+            unannounced_set: HashSet::new(),
+            own_news: HashSet::new(),
             stats: Stats::default(),
         }
     }
@@ -189,10 +201,6 @@ impl Channel {
         })
     }
 
-    pub fn lamport(&self) -> u64 {
-        self.lamport
-    }
-
     pub fn knows(&self, id: &str) -> bool {
         self.log.contains(id) || self.outgoing.contains(id) || self.incoming.contains(id)
     }
@@ -225,26 +233,49 @@ impl Channel {
         }
     }
 
-    /// The newest log entries as a causal history, oldest first.
+    /// The causal history of our next message: N messages we delivered or
+    /// sent, in delivery order: first those not yet announced (named by any
+    /// broadcast we saw), then the most recent ones.
+    ///
+    /// Usually this is the log's tail. It differs after a late arrival or a
+    /// burst of deliveries: a message delivered late sorts into the middle of
+    /// the log (by lamport timestamp), and a cascade can release more than N
+    /// messages at once, so taking the log's tail would never name some of
+    /// them, and a participant that lost every message naming them would
+    /// never learn they exist (found by the convergence property test).
     fn causal_history(&mut self, ctx: &mut Ctx<'_>) -> Vec<HistoryEntry> {
         let n = ctx.cfg.causal_history_len;
+        let mut picked: Vec<(u64, Id)> = Vec::with_capacity(n);
+        while picked.len() < n {
+            let Some((seq, id)) = self.unannounced.pop_front() else {
+                break;
+            };
+            self.unannounced_set.remove(&id);
+            if self.log.contains(&id) {
+                picked.push((seq, id));
+            }
+        }
+        for (seq, id) in self.recent.iter().rev() {
+            if picked.len() >= n {
+                break;
+            }
+            if !picked.iter().any(|(_, p)| p == id) {
+                picked.push((*seq, id.clone()));
+            }
+        }
+        picked.sort_unstable_by_key(|(seq, _)| *seq);
         if let Some(p) = ctx.hints.as_deref_mut() {
-            let missing: Vec<Id> = self
-                .log
-                .last(n)
-                .filter(|e| e.hint.is_none())
-                .map(|e| e.msg.id.clone())
-                .collect();
-            for id in missing {
-                if let Some(h) = p.retrieval_hint(&self.id, &id) {
-                    if let Some(e) = self.log.get_mut(&id) {
-                        e.hint = Some(h);
+            for (_, id) in &picked {
+                if let Some(e) = self.log.get_mut(id) {
+                    if e.hint.is_none() {
+                        e.hint = p.retrieval_hint(&self.id, id);
                     }
                 }
             }
         }
-        self.log
-            .last(n)
+        picked
+            .iter()
+            .filter_map(|(_, id)| self.log.get(id))
             .map(|e| HistoryEntry {
                 message_id: e.msg.id.to_string(),
                 retrieval_hint: e.hint.clone(),
@@ -295,11 +326,6 @@ impl Channel {
     /// Bookkeeping after we broadcast something that carries our state.
     fn after_broadcast(&mut self, ctx: &mut Ctx<'_>, now: u64) {
         self.last_broadcast = now;
-        // Our broadcast tells the group what we received; our own messages
-        // stay news until someone else shows they have them.
-        let me = ctx.me;
-        self.news.retain(|_, origin| origin == me);
-        self.news_overflow = false;
         self.sync_due = now + ctx.cfg.sync_interval_ms + ctx.rng.below(ctx.cfg.sync_backoff_ms);
     }
 
@@ -356,6 +382,7 @@ impl Channel {
             LogEntry {
                 msg: msg.clone(),
                 hint: None,
+                last_seen: now,
             },
         );
         if self.outgoing.len() >= ctx.cfg.max_outgoing.max(1) {
@@ -380,8 +407,8 @@ impl Channel {
         self.stats.sent += 1;
         self.transmit(ctx, &id, TransmitReason::New, Bytes::from(bytes), &repair);
         self.after_broadcast(ctx, now);
-        if self.news.len() < MAX_NEWS {
-            self.news.insert(id, ctx.me.clone());
+        if self.own_news.len() < MAX_NEWS {
+            self.own_news.insert(id);
         }
         Ok(())
     }
@@ -396,11 +423,21 @@ impl Channel {
         }
     }
 
-    fn log_insert(&mut self, ctx: &Ctx<'_>, entry: LogEntry) {
+    fn log_insert(&mut self, ctx: &Ctx<'_>, entry: LogEntry) -> u64 {
+        let seq = self.seq;
+        self.seq += 1;
+        let n = ctx.cfg.causal_history_len;
+        if n > 0 {
+            if self.recent.len() >= n {
+                self.recent.pop_front();
+            }
+            self.recent.push_back((seq, entry.msg.id.clone()));
+        }
         for e in self.log.insert(entry, ctx.cfg.max_log) {
             self.evicted
                 .insert(e.msg.id.clone(), ctx.cfg.max_evicted_ids);
         }
+        seq
     }
 
     // -------------------------------------------------------------- receive
@@ -441,12 +478,14 @@ impl Channel {
             return Received::Sync;
         }
 
+        if let Some(e) = self.log.get_mut(&id) {
+            e.last_seen = now;
+        }
         if self.log.contains(&id) || self.incoming.contains(&id) || self.evicted.contains(&id) {
             self.stats.duplicates += 1;
             return Received::Duplicate;
         }
         self.bloom_insert(&id);
-        self.note_news(ctx, id.clone(), &msg.sender_id, now);
 
         let mut unmet: Vec<Id> = Vec::new();
         let mut missing: Vec<HistoryEntry> = Vec::new();
@@ -521,8 +560,14 @@ impl Channel {
                     continue;
                 };
                 let _ = sender;
-                let t_req =
-                    now + timing::t_req_offset(hash, ctx.me.as_bytes(), &e.message_id, r.t_min_ms, r.t_max_ms);
+                let t_req = now
+                    + timing::t_req_offset(
+                        hash,
+                        ctx.me.as_bytes(),
+                        &e.message_id,
+                        r.t_min_ms,
+                        r.t_max_ms,
+                    );
                 let expires = t_req + r.t_max_ms * u64::from(r.max_request_attempts.max(1));
                 self.repair_out.add(
                     Id::from(e.message_id.as_str()),
@@ -648,7 +693,14 @@ impl Channel {
             let Some(sender) = e.sender_id.as_deref().filter(|s| !s.is_empty()) else {
                 continue;
             };
-            if !self.log.contains(&e.message_id) || self.repair_in.contains(&e.message_id) {
+            let Some(entry) = self.log.get(&e.message_id) else {
+                continue;
+            };
+            if self.repair_in.contains(&e.message_id)
+                || entry.last_seen + r.recent_copy_window_ms > now
+            {
+                // Already queued, or a copy went by just now (the answer to
+                // this very request, reordered ahead of it).
                 continue;
             }
             if !timing::in_response_group(
@@ -660,8 +712,8 @@ impl Channel {
             ) {
                 continue;
             }
-            let t_resp =
-                now + timing::t_resp_offset(hash, ctx.me.as_bytes(), sender, &e.message_id, r.t_max_ms);
+            let t_resp = now
+                + timing::t_resp_offset(hash, ctx.me.as_bytes(), sender, &e.message_id, r.t_max_ms);
             self.repair_in.add(
                 Id::from(e.message_id.as_str()),
                 t_resp,
@@ -670,20 +722,23 @@ impl Channel {
         }
     }
 
-    /// Sync suppression: ids we received are "news" until someone other than
-    /// their sender broadcasts a message that covers them.
-    fn note_news(&mut self, ctx: &mut Ctx<'_>, id: Id, sender: &str, now: u64) {
-        if self.news.len() >= MAX_NEWS {
-            self.news_overflow = true;
-            return;
-        }
-        if self.news.is_empty() {
+    /// A message from another participant was delivered: it is to be named
+    /// in one of our causal histories.
+    fn announce_later(&mut self, ctx: &mut Ctx<'_>, seq: u64, id: Id, now: u64) {
+        if self.unannounced.is_empty() {
             let due = now + ctx.cfg.sync_interval_ms + ctx.rng.below(ctx.cfg.sync_backoff_ms);
             self.sync_due = self.sync_due.min(due);
         }
-        self.news.insert(id, Id::from(sender));
+        if self.unannounced.len() >= MAX_UNANNOUNCED {
+            if let Some((_, old)) = self.unannounced.pop_front() {
+                self.unannounced_set.remove(&old);
+            }
+        }
+        self.unannounced_set.insert(id.clone());
+        self.unannounced.push_back((seq, id));
     }
 
+    /// Sync suppression: what another participant's broadcast shows it has.
     fn note_coverage(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -692,24 +747,27 @@ impl Channel {
         dialect: Dialect,
         now: u64,
     ) {
-        if !self.news.is_empty() {
-            let sender = msg.sender_id.as_str();
-            let in_history: HashSet<&str> = msg
-                .causal_history
-                .iter()
-                .map(|e| e.message_id.as_str())
-                .collect();
+        if !self.own_news.is_empty() {
             let enc = encoding_of(dialect);
-            self.news.retain(|id, origin| {
-                if &**origin == sender {
-                    return true;
-                }
-                let covered = in_history.contains(&**id)
-                    || view.is_some_and(|v| v.contains(&ItemHash::new(enc, id.as_bytes())));
-                !covered
+            self.own_news.retain(|id| {
+                let named = msg.causal_history.iter().any(|e| *e.message_id == **id);
+                !(named || view.is_some_and(|v| v.contains(&ItemHash::new(enc, id.as_bytes()))))
             });
         }
-        if ctx.cfg.sync_suppressed_by_others && self.news.is_empty() && !self.news_overflow {
+        if !self.unannounced_set.is_empty() {
+            let before = self.unannounced_set.len();
+            for e in &msg.causal_history {
+                self.unannounced_set.remove(e.message_id.as_str());
+            }
+            if self.unannounced_set.len() < before {
+                let set = &self.unannounced_set;
+                self.unannounced.retain(|(_, id)| set.contains(id));
+            }
+        }
+        if ctx.cfg.sync_suppressed_by_others
+            && self.own_news.is_empty()
+            && self.unannounced.is_empty()
+        {
             let due = now + ctx.cfg.sync_interval_ms + ctx.rng.below(ctx.cfg.sync_backoff_ms);
             self.sync_due = self.sync_due.max(due);
         }
@@ -762,7 +820,6 @@ impl Channel {
         lost: Vec<String>,
         now: u64,
     ) {
-        let _ = now;
         self.lamport = self.lamport.max(msg.lamport);
         self.repair_out.remove(&msg.id);
         self.stats.delivered += 1;
@@ -775,13 +832,16 @@ impl Channel {
             retrieval_hint: hint.clone(),
             lost_dependencies: lost,
         });
-        self.log_insert(
+        let id = msg.id.clone();
+        let seq = self.log_insert(
             ctx,
             LogEntry {
                 msg: Arc::new(msg),
                 hint,
+                last_seen: now,
             },
         );
+        self.announce_later(ctx, seq, id, now);
     }
 
     // ----------------------------------------------------------- mark met
@@ -1012,22 +1072,5 @@ impl Channel {
             repair_requests: self.repair_out.ids().map(|i| i.to_string()).collect(),
             repair_responses: self.repair_in.ids().map(|i| i.to_string()).collect(),
         }
-    }
-
-    /// Sizes of the bounded structures: (log, outgoing, incoming, repair out, repair in).
-    pub fn sizes(&self) -> [usize; 5] {
-        [
-            self.log.len(),
-            self.outgoing.len(),
-            self.incoming.len(),
-            self.repair_out.len(),
-            self.repair_in.len(),
-        ]
-    }
-
-    #[allow(dead_code)]
-    pub fn remembered(&self) -> (usize, usize) {
-        let _ = self.evicted.iter();
-        (self.evicted.len(), self.met.len())
     }
 }

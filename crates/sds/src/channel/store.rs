@@ -28,6 +28,9 @@ pub(crate) struct LogEntry {
     pub msg: Arc<StoredMessage>,
     /// Retrieval hint of this message, used in our causal histories.
     pub hint: Option<Bytes>,
+    /// When we last sent or received a copy of it (SDS-R: a copy seen just
+    /// now means someone already answered a repair request for it).
+    pub last_seen: u64,
 }
 
 /// The local log, ordered by (lamport timestamp, message id bytewise).
@@ -75,13 +78,6 @@ impl Log {
         evicted
     }
 
-    /// The newest `n` entries, oldest first.
-    pub fn last(&self, n: usize) -> impl Iterator<Item = &LogEntry> {
-        let mut v: Vec<&LogEntry> = self.order.values().rev().take(n).collect();
-        v.reverse();
-        v.into_iter()
-    }
-
     /// Entries in log order.
     pub fn iter(&self) -> impl Iterator<Item = &LogEntry> {
         self.order.values()
@@ -110,14 +106,6 @@ impl BoundedSet {
                 self.set.remove(&old);
             }
         }
-    }
-
-    pub fn len(&self) -> usize {
-        self.set.len()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Id> {
-        self.order.iter()
     }
 }
 

@@ -34,14 +34,6 @@ pub(crate) struct RepairOut {
 }
 
 impl RepairOut {
-    pub fn contains(&self, id: &str) -> bool {
-        self.entries.contains_key(id)
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
     /// Adds an entry unless present; evicts the furthest-due entry beyond `cap`.
     pub fn add(&mut self, id: Id, entry: HistoryEntry, t_req: u64, expires: u64, cap: usize) {
         if cap == 0 || self.entries.contains_key(&id) {
@@ -130,10 +122,6 @@ pub(crate) struct RepairIn {
 impl RepairIn {
     pub fn contains(&self, id: &str) -> bool {
         self.due.get(id).is_some()
-    }
-
-    pub fn len(&self) -> usize {
-        self.due.len()
     }
 
     /// Adds a request unless present (a repeated request does not push T_resp back).
