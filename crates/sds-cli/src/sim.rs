@@ -77,7 +77,11 @@ pub fn run(args: &SimArgs) -> ExitCode {
     if !args.quiet {
         print!("{}", report.to_text());
     }
-    let mut code = if report.invariants_ok { ExitCode::SUCCESS } else { ExitCode::from(1) };
+    let mut code = if report.invariants_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    };
     if let Some(path) = &args.json {
         let written = serde_json::to_string_pretty(&report)
             .map_err(|e| e.to_string())
@@ -98,7 +102,12 @@ pub fn run(args: &SimArgs) -> ExitCode {
             "sds sim: invariant violated (scenario {:?}, seed {}): {}",
             report.scenario,
             report.seed,
-            report.invariants.violations.first().map(String::as_str).unwrap_or("")
+            report
+                .invariants
+                .violations
+                .first()
+                .map(String::as_str)
+                .unwrap_or("")
         );
     }
     code

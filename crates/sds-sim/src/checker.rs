@@ -79,7 +79,13 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at t={:.3}s: {}", self.kind.as_str(), self.at_ms as f64 / 1000.0, self.detail)
+        write!(
+            f,
+            "{} at t={:.3}s: {}",
+            self.kind.as_str(),
+            self.at_ms as f64 / 1000.0,
+            self.detail
+        )
     }
 }
 
@@ -133,7 +139,14 @@ impl Checker {
 
     /// `p` delivered `m` at `at_ms`, whose causal history is `deps`, listing
     /// `lost` as lost dependencies. Returns whether it was fine.
-    pub fn on_delivered(&mut self, p: usize, m: u32, deps: &[u32], lost: &[u32], at_ms: u64) -> bool {
+    pub fn on_delivered(
+        &mut self,
+        p: usize,
+        m: u32,
+        deps: &[u32],
+        lost: &[u32],
+        at_ms: u64,
+    ) -> bool {
         let mut ok = true;
         if self.delivered[p].set(m) {
             self.report(Violation {
@@ -146,7 +159,8 @@ impl Checker {
             ok = false;
         }
         for &d in deps {
-            if d == m || self.delivered[p].get(d) || lost.contains(&d) || self.lost[p].contains(&d) {
+            if d == m || self.delivered[p].get(d) || lost.contains(&d) || self.lost[p].contains(&d)
+            {
                 continue;
             }
             self.report(Violation {

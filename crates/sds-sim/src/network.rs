@@ -53,7 +53,11 @@ impl Network {
                     group[idx] = g as u16;
                 }
             }
-            partitions.push(ActivePartition { start: ms(p.start_s), end: ms(p.end_s), group });
+            partitions.push(ActivePartition {
+                start: ms(p.start_s),
+                end: ms(p.end_s),
+                group,
+            });
         }
         Ok(Network {
             seed: s.seed,
@@ -78,7 +82,7 @@ impl Network {
         if self.lat_span == 0 {
             return self.lat_min;
         }
-        let h = hash_words(&[self.seed, 0x6c61_74, from as u64, to as u64]);
+        let h = hash_words(&[self.seed, 0x006c_6174, from as u64, to as u64]);
         self.lat_min + h % (self.lat_span + 1)
     }
 
@@ -95,7 +99,9 @@ impl Network {
 
     /// Whether a partition is active at `now`.
     pub fn partitioned(&self, now: u64) -> bool {
-        self.partitions.iter().any(|p| now >= p.start && now < p.end)
+        self.partitions
+            .iter()
+            .any(|p| now >= p.start && now < p.end)
     }
 
     fn lost(&mut self, to: usize, now: u64) -> bool {
@@ -106,10 +112,18 @@ impl Network {
             LossModel::Bernoulli => self.rng.chance(self.loss),
             LossModel::GilbertElliott => {
                 let bad = self.bad[to];
-                let flip = if bad { self.ge.p_bad_to_good } else { self.ge.p_good_to_bad };
+                let flip = if bad {
+                    self.ge.p_bad_to_good
+                } else {
+                    self.ge.p_good_to_bad
+                };
                 let bad = if self.rng.chance(flip) { !bad } else { bad };
                 self.bad[to] = bad;
-                self.rng.chance(if bad { self.ge.loss_bad } else { self.ge.loss_good })
+                self.rng.chance(if bad {
+                    self.ge.loss_bad
+                } else {
+                    self.ge.loss_good
+                })
             }
         }
     }

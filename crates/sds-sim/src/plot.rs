@@ -28,7 +28,12 @@ pub fn render_svg(report: &Report) -> Result<String, PlotError> {
         let (left, right) = root.split_horizontally(600);
 
         // Delivery over time.
-        let t_max = report.timeline.last().map(|s| s.t_s).unwrap_or(1.0).max(1.0);
+        let t_max = report
+            .timeline
+            .last()
+            .map(|s| s.t_s)
+            .unwrap_or(1.0)
+            .max(1.0);
         let y_min = report
             .timeline
             .iter()
@@ -94,7 +99,10 @@ pub fn render_svg(report: &Report) -> Result<String, PlotError> {
         chart
             .draw_series(buckets.iter().map(|b| {
                 Rectangle::new(
-                    [(b.lo_ms as f64 / 1000.0, 0.0), (b.hi_ms as f64 / 1000.0, b.count as f64)],
+                    [
+                        (b.lo_ms as f64 / 1000.0, 0.0),
+                        (b.hi_ms as f64 / 1000.0, b.count as f64),
+                    ],
                     GREEN.mix(0.6).filled(),
                 )
             }))
@@ -107,5 +115,6 @@ pub fn render_svg(report: &Report) -> Result<String, PlotError> {
 /// Writes the plots to `path` as SVG.
 pub fn write_svg(report: &Report, path: &std::path::Path) -> Result<(), PlotError> {
     let svg = render_svg(report)?;
-    std::fs::write(path, svg).map_err(|e| PlotError(format!("cannot write {}: {e}", path.display())))
+    std::fs::write(path, svg)
+        .map_err(|e| PlotError(format!("cannot write {}: {e}", path.display())))
 }

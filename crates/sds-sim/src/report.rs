@@ -440,7 +440,11 @@ impl Report {
         let mut o = String::new();
         let s = &self.settings;
         let d = &self.delivery;
-        let _ = writeln!(o, "SDS simulation: scenario \"{}\", seed {}", self.scenario, self.seed);
+        let _ = writeln!(
+            o,
+            "SDS simulation: scenario \"{}\", seed {}",
+            self.scenario, self.seed
+        );
         if !self.description.is_empty() {
             let _ = writeln!(o, "  {}", self.description);
         }
@@ -602,7 +606,12 @@ impl Report {
         );
         let mut line = String::from("  broadcasts  ");
         for (k, v) in &b.by_reason {
-            let _ = write!(line, " {k} {} ({})", thousands(v.count), human_bytes(v.bytes as f64));
+            let _ = write!(
+                line,
+                " {k} {} ({})",
+                thousands(v.count),
+                human_bytes(v.bytes as f64)
+            );
         }
         let _ = writeln!(o, "{line}");
         if s.store {
@@ -674,12 +683,21 @@ impl Report {
         if i.ok {
             let _ = writeln!(o, "Invariants: OK ({})", i.checked.join("; "));
         } else {
-            let _ = writeln!(o, "Invariants: VIOLATED ({} violation(s), seed {})", i.violation_count, self.seed);
+            let _ = writeln!(
+                o,
+                "Invariants: VIOLATED ({} violation(s), seed {})",
+                i.violation_count, self.seed
+            );
             for v in i.violations.iter().take(8) {
                 let _ = writeln!(o, "  {v}");
             }
             if i.violations.len() > 8 {
-                let _ = writeln!(o, "  ... ({} violations in all; the JSON output lists the first {})", i.violation_count, i.violations.len());
+                let _ = writeln!(
+                    o,
+                    "  ... ({} violations in all; the JSON output lists the first {})",
+                    i.violation_count,
+                    i.violations.len()
+                );
             }
         }
         if !self.anomalies.is_empty() {

@@ -140,7 +140,7 @@ mod tests {
         assert!(seen.iter().all(|&s| s));
         assert_eq!(r.below(0), 0);
         assert_eq!(r.range_inclusive(5, 5), 5);
-        assert!(r.range_inclusive(0, u64::MAX) <= u64::MAX);
+        let _ = r.range_inclusive(0, u64::MAX); // no overflow
     }
 
     #[test]

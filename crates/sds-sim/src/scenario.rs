@@ -28,7 +28,10 @@ pub enum ScenarioError {
 }
 
 fn invalid(key: &str, problem: impl Into<String>) -> ScenarioError {
-    ScenarioError::Invalid { key: key.to_string(), problem: problem.into() }
+    ScenarioError::Invalid {
+        key: key.to_string(),
+        problem: problem.into(),
+    }
 }
 
 /// A whole scenario.
@@ -172,7 +175,11 @@ pub struct Channels {
 
 impl Default for Channels {
     fn default() -> Self {
-        Channels { count: 1, membership: Membership::All, per_participant: 1 }
+        Channels {
+            count: 1,
+            membership: Membership::All,
+            per_participant: 1,
+        }
     }
 }
 
@@ -203,7 +210,12 @@ pub struct GilbertElliott {
 
 impl Default for GilbertElliott {
     fn default() -> Self {
-        GilbertElliott { p_good_to_bad: 0.02, p_bad_to_good: 0.2, loss_good: 0.01, loss_bad: 0.8 }
+        GilbertElliott {
+            p_good_to_bad: 0.02,
+            p_bad_to_good: 0.2,
+            loss_good: 0.01,
+            loss_bad: 0.8,
+        }
     }
 }
 
@@ -335,7 +347,11 @@ pub struct Store {
 
 impl Default for Store {
     fn default() -> Self {
-        Store { enabled: false, latency_ms: 50, query_delay_ms: 1_000 }
+        Store {
+            enabled: false,
+            latency_ms: 50,
+            query_delay_ms: 1_000,
+        }
     }
 }
 
@@ -471,12 +487,18 @@ pub fn parse_ranges(s: &str, n: usize, key: &str) -> Result<Vec<usize>, Scenario
         };
         let parse = |x: &str| {
             x.parse::<usize>().map_err(|_| {
-                invalid(key, format!("{part:?} is not an index or a range like \"0-9\""))
+                invalid(
+                    key,
+                    format!("{part:?} is not an index or a range like \"0-9\""),
+                )
             })
         };
         let (a, b) = (parse(a)?, parse(b)?);
         if a > b {
-            return Err(invalid(key, format!("range {part:?} is empty (start after end)")));
+            return Err(invalid(
+                key,
+                format!("range {part:?} is empty (start after end)"),
+            ));
         }
         if b >= n {
             return Err(invalid(
@@ -502,8 +524,11 @@ fn check_prob(key: &str, v: f64) -> Result<(), ScenarioError> {
 }
 
 fn check_time(key: &str, v: f64) -> Result<(), ScenarioError> {
-    if !v.is_finite() || v < 0.0 || v > 1.0e7 {
-        return Err(invalid(key, format!("{v} is not a time in seconds between 0 and 1e7")));
+    if !v.is_finite() || !(0.0..=1.0e7).contains(&v) {
+        return Err(invalid(
+            key,
+            format!("{v} is not a time in seconds between 0 and 1e7"),
+        ));
     }
     Ok(())
 }
@@ -533,12 +558,18 @@ impl Scenario {
 
     /// When loss ends (ms).
     pub fn loss_end_ms(&self) -> u64 {
-        ms(self.network.loss_end_s.unwrap_or(self.workload.start_s + self.duration_s))
+        ms(self
+            .network
+            .loss_end_s
+            .unwrap_or(self.workload.start_s + self.duration_s))
     }
 
     /// When random churn ends (ms).
     pub fn churn_end_ms(&self) -> u64 {
-        ms(self.churn.end_s.unwrap_or(self.workload.start_s + self.duration_s))
+        ms(self
+            .churn
+            .end_s
+            .unwrap_or(self.workload.start_s + self.duration_s))
     }
 
     /// Whether the loss model loses anything.
@@ -587,14 +618,20 @@ impl Scenario {
             return Err(invalid("epoch_ms", "too large"));
         }
         if self.sample_interval_ms == 0 || self.sample_interval_ms > 3_600_000 {
-            return Err(invalid("sample_interval_ms", "must be between 1 and 3600000"));
+            return Err(invalid(
+                "sample_interval_ms",
+                "must be between 1 and 3600000",
+            ));
         }
         if !(16..=256).contains(&self.message_id_len) {
             return Err(invalid("message_id_len", "must be between 16 and 256"));
         }
         let w = &self.workload;
         if !w.interval_s.is_finite() || w.interval_s < 0.001 || w.interval_s > 1.0e6 {
-            return Err(invalid("workload.interval_s", "must be between 0.001 and 1e6 seconds"));
+            return Err(invalid(
+                "workload.interval_s",
+                "must be between 0.001 and 1e6 seconds",
+            ));
         }
         check_prob("workload.jitter", w.jitter)?;
         check_time("workload.start_s", w.start_s)?;
@@ -602,10 +639,16 @@ impl Scenario {
             return Err(invalid("workload.content_min_bytes", "must be at least 1"));
         }
         if w.content_max_bytes < w.content_min_bytes {
-            return Err(invalid("workload.content_max_bytes", "must be >= content_min_bytes"));
+            return Err(invalid(
+                "workload.content_max_bytes",
+                "must be >= content_min_bytes",
+            ));
         }
         if w.content_max_bytes > 1024 * 1024 {
-            return Err(invalid("workload.content_max_bytes", "must be at most 1 MiB"));
+            return Err(invalid(
+                "workload.content_max_bytes",
+                "must be at most 1 MiB",
+            ));
         }
         check_prob("workload.ephemeral_share", w.ephemeral_share)?;
         check_prob("workload.sender_share", w.sender_share)?;
@@ -615,7 +658,10 @@ impl Scenario {
         }
         if c.membership == Membership::Subset {
             if c.per_participant == 0 || c.per_participant > c.count {
-                return Err(invalid("channels.per_participant", "must be between 1 and channels.count"));
+                return Err(invalid(
+                    "channels.per_participant",
+                    "must be between 1 and channels.count",
+                ));
             }
             if self.participants * c.per_participant < 2 * c.count {
                 return Err(invalid(
@@ -626,10 +672,16 @@ impl Scenario {
         }
         let n = &self.network;
         if n.latency_max_ms < n.latency_min_ms {
-            return Err(invalid("network.latency_max_ms", "must be >= latency_min_ms"));
+            return Err(invalid(
+                "network.latency_max_ms",
+                "must be >= latency_min_ms",
+            ));
         }
         if n.latency_max_ms > 600_000 || n.jitter_ms > 600_000 {
-            return Err(invalid("network.latency_max_ms", "latencies above 10 minutes are not supported"));
+            return Err(invalid(
+                "network.latency_max_ms",
+                "latencies above 10 minutes are not supported",
+            ));
         }
         check_prob("network.loss", n.loss)?;
         check_prob("network.duplicate", n.duplicate)?;
@@ -653,7 +705,10 @@ impl Scenario {
                 return Err(invalid(&format!("{key}.end_s"), "must be >= start_s"));
             }
             if p.groups.is_empty() {
-                return Err(invalid(&format!("{key}.groups"), "needs at least one group"));
+                return Err(invalid(
+                    &format!("{key}.groups"),
+                    "needs at least one group",
+                ));
             }
             let mut seen = vec![false; self.participants];
             for g in &p.groups {
@@ -670,10 +725,14 @@ impl Scenario {
         let ch = &self.churn;
         check_prob("churn.fraction", ch.fraction)?;
         if ch.fraction > 0.0 {
-            if !(ch.mean_online_s >= 0.1) || !ch.mean_online_s.is_finite() {
+            if ch.mean_online_s.is_nan() || ch.mean_online_s < 0.1 || !ch.mean_online_s.is_finite()
+            {
                 return Err(invalid("churn.mean_online_s", "must be at least 0.1 s"));
             }
-            if !(ch.mean_offline_s >= 0.1) || !ch.mean_offline_s.is_finite() {
+            if ch.mean_offline_s.is_nan()
+                || ch.mean_offline_s < 0.1
+                || !ch.mean_offline_s.is_finite()
+            {
                 return Err(invalid("churn.mean_offline_s", "must be at least 0.1 s"));
             }
         }
@@ -683,7 +742,11 @@ impl Scenario {
         }
         for (i, o) in ch.offline.iter().enumerate() {
             let key = format!("churn.offline[{i}]");
-            parse_ranges(&o.participants, self.participants, &format!("{key}.participants"))?;
+            parse_ranges(
+                &o.participants,
+                self.participants,
+                &format!("{key}.participants"),
+            )?;
             check_time(&format!("{key}.start_s"), o.start_s)?;
             check_time(&format!("{key}.end_s"), o.end_s)?;
             if o.end_s < o.start_s {
@@ -723,7 +786,10 @@ impl Scenario {
             return Err(invalid("sds.t_max_ms", "must be greater than t_min_ms"));
         }
         if let Err(e) = cfg.bloom_params() {
-            return Err(invalid("sds.bloom_capacity", format!("bloom parameters rejected: {e}")));
+            return Err(invalid(
+                "sds.bloom_capacity",
+                format!("bloom parameters rejected: {e}"),
+            ));
         }
         Ok(())
     }
@@ -736,7 +802,10 @@ mod tests {
     #[test]
     fn ranges() {
         assert_eq!(parse_ranges("0-2, 5", 10, "k").unwrap(), vec![0, 1, 2, 5]);
-        assert!(parse_ranges("0-10", 10, "k").unwrap_err().to_string().contains("`k`"));
+        assert!(parse_ranges("0-10", 10, "k")
+            .unwrap_err()
+            .to_string()
+            .contains("`k`"));
         assert!(parse_ranges("a", 10, "k").is_err());
         assert!(parse_ranges("3-1", 10, "k").is_err());
         assert!(parse_ranges("", 10, "k").is_err());
@@ -744,15 +813,22 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let e = Scenario::from_toml("[network]\nloss = 1.5\n").unwrap_err().to_string();
-        assert!(e.contains("network.loss"), "{e}");
-        let e = Scenario::from_toml("[network]\nlos = 0.5\n").unwrap_err().to_string();
-        assert!(e.contains("los"), "{e}");
-        let e = Scenario::from_toml("participants = \"ten\"\n").unwrap_err().to_string();
-        assert!(e.contains("participants"), "{e}");
-        let e = Scenario::from_toml("[[partitions]]\nstart_s = 1\nend_s = 2\ngroups = [\"0-20\"]\n")
+        let e = Scenario::from_toml("[network]\nloss = 1.5\n")
             .unwrap_err()
             .to_string();
+        assert!(e.contains("network.loss"), "{e}");
+        let e = Scenario::from_toml("[network]\nlos = 0.5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("los"), "{e}");
+        let e = Scenario::from_toml("participants = \"ten\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("participants"), "{e}");
+        let e =
+            Scenario::from_toml("[[partitions]]\nstart_s = 1\nend_s = 2\ngroups = [\"0-20\"]\n")
+                .unwrap_err()
+                .to_string();
         assert!(e.contains("partitions[0].groups"), "{e}");
     }
 }

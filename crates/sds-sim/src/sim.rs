@@ -48,12 +48,31 @@ const MAX_ANOMALIES: usize = 30;
 
 #[derive(Debug)]
 enum Ev {
-    Arrival { to: u32, bytes: Bytes, first_of: u32 },
-    Timer { p: u32, at: u64 },
-    Send { p: u32 },
-    Churn { p: u32, online: bool },
-    StoreQuery { p: u32, m: u32 },
-    StoreReply { p: u32, m: u32, found: bool },
+    Arrival {
+        to: u32,
+        bytes: Bytes,
+        first_of: u32,
+    },
+    Timer {
+        p: u32,
+        at: u64,
+    },
+    Send {
+        p: u32,
+    },
+    Churn {
+        p: u32,
+        online: bool,
+    },
+    StoreQuery {
+        p: u32,
+        m: u32,
+    },
+    StoreReply {
+        p: u32,
+        m: u32,
+        found: bool,
+    },
     Sample,
 }
 
@@ -197,7 +216,7 @@ pub fn message_id(m: u32, len: usize, seed: u64) -> String {
 }
 
 fn content_fp(m: u32) -> u64 {
-    mix64(u64::from(m) ^ 0x5eed_0f_c0ff_ee00) | 1
+    mix64(u64::from(m) ^ 0x005e_ed0f_c0ff_ee00) | 1
 }
 
 fn pair_key(p: u32, m: u32) -> u64 {
@@ -369,13 +388,18 @@ impl Simulation {
 
     fn push(&mut self, time: u64, ev: Ev) {
         self.seq += 1;
-        self.queue.push(Item { time, seq: self.seq, ev });
+        self.queue.push(Item {
+            time,
+            seq: self.seq,
+            ev,
+        });
     }
 
     fn anomaly(&mut self, text: String) {
         self.anomaly_count += 1;
         if self.anomalies.len() < MAX_ANOMALIES {
-            self.anomalies.push(format!("t={:.3}s {text}", self.now as f64 / 1000.0));
+            self.anomalies
+                .push(format!("t={:.3}s {text}", self.now as f64 / 1000.0));
         }
     }
 
@@ -416,20 +440,48 @@ impl Simulation {
                     let off = t as u64;
                     let back = ((t + rng.exp(ch.mean_offline_s * 1000.0)) as u64).min(ce);
                     if back > off {
-                        self.push(off, Ev::Churn { p: p as u32, online: false });
-                        self.push(back, Ev::Churn { p: p as u32, online: true });
+                        self.push(
+                            off,
+                            Ev::Churn {
+                                p: p as u32,
+                                online: false,
+                            },
+                        );
+                        self.push(
+                            back,
+                            Ev::Churn {
+                                p: p as u32,
+                                online: true,
+                            },
+                        );
                     }
                     t = back as f64 + rng.exp(ch.mean_online_s * 1000.0);
                 }
             }
         }
         for (i, o) in ch.offline.iter().enumerate() {
-            let who = parse_ranges(&o.participants, n, &format!("churn.offline[{i}].participants"))?;
+            let who = parse_ranges(
+                &o.participants,
+                n,
+                &format!("churn.offline[{i}].participants"),
+            )?;
             let (a, b) = (ms(o.start_s), ms(o.end_s));
             if b > a {
                 for p in who {
-                    self.push(a, Ev::Churn { p: p as u32, online: false });
-                    self.push(b, Ev::Churn { p: p as u32, online: true });
+                    self.push(
+                        a,
+                        Ev::Churn {
+                            p: p as u32,
+                            online: false,
+                        },
+                    );
+                    self.push(
+                        b,
+                        Ev::Churn {
+                            p: p as u32,
+                            online: true,
+                        },
+                    );
                 }
             }
         }
@@ -515,7 +567,9 @@ impl Simulation {
     fn log_gained(&mut self, p: usize, c: u16, m: u32) {
         let Some(slot) = self.slot(p, c) else {
             let name = self.names[p].clone();
-            self.anomaly(format!("{name} got message #{m} of a channel it is not a member of"));
+            self.anomaly(format!(
+                "{name} got message #{m} of a channel it is not a member of"
+            ));
             return;
         };
         let old = self.fps[p][slot];
@@ -544,7 +598,14 @@ impl Simulation {
         if self.misses.contains_key(&key) {
             return;
         }
-        self.misses.insert(key, Miss { due, detected: None, by_event: false });
+        self.misses.insert(
+            key,
+            Miss {
+                due,
+                detected: None,
+                by_event: false,
+            },
+        );
         if !self.online[r] {
             self.offline_misses[r].push(m);
         }
@@ -565,17 +626,32 @@ impl Simulation {
         let base = encoded_len(&Message::default(), dialect);
         let len = |m: Message| encoded_len(&m, dialect).saturating_sub(base) as u64;
         FieldBytes {
-            content: len(Message { content: msg.content, ..Message::default() }),
-            bloom: len(Message { bloom_filter: msg.bloom_filter, ..Message::default() }),
-            history: len(Message { causal_history: msg.causal_history, ..Message::default() }),
-            repair: len(Message { repair_request: msg.repair_request, ..Message::default() }),
+            content: len(Message {
+                content: msg.content,
+                ..Message::default()
+            }),
+            bloom: len(Message {
+                bloom_filter: msg.bloom_filter,
+                ..Message::default()
+            }),
+            history: len(Message {
+                causal_history: msg.causal_history,
+                ..Message::default()
+            }),
+            repair: len(Message {
+                repair_request: msg.repair_request,
+                ..Message::default()
+            }),
         }
     }
 
     fn broadcast(&mut self, p: usize, tx: Transmit) {
         let Some(&c) = self.chan_index.get(&tx.channel) else {
             let name = self.names[p].clone();
-            self.anomaly(format!("{name} transmitted on unknown channel {:?}", tx.channel));
+            self.anomaly(format!(
+                "{name} transmitted on unknown channel {:?}",
+                tx.channel
+            ));
             return;
         };
         let len = tx.bytes.len() as u64;
@@ -623,7 +699,10 @@ impl Simulation {
         }
         if tx.reason == TransmitReason::New && m.is_none() {
             let name = self.names[p].clone();
-            self.anomaly(format!("{name}: new transmission with unknown id {}", tx.message_id));
+            self.anomaly(format!(
+                "{name}: new transmission with unknown id {}",
+                tx.message_id
+            ));
         }
         if tx.reason == TransmitReason::Ephemeral {
             self.ephemeral_expected += self.chan_members[c as usize].len() as u64 - 1;
@@ -636,7 +715,9 @@ impl Simulation {
         {
             if let Some(m) = m {
                 let at = self.now + self.store_latency;
-                self.store.entry(m).or_insert_with(|| (tx.bytes.clone(), at));
+                self.store
+                    .entry(m)
+                    .or_insert_with(|| (tx.bytes.clone(), at));
             }
         }
         let members = std::mem::take(&mut self.chan_members[c as usize]);
@@ -648,10 +729,24 @@ impl Simulation {
             self.net_stats.packets += 1;
             match self.net.transmit(p, r, self.now) {
                 LinkOutcome::Arrives(l, dup) => {
-                    self.push(self.now + l, Ev::Arrival { to: r as u32, bytes: tx.bytes.clone(), first_of });
+                    self.push(
+                        self.now + l,
+                        Ev::Arrival {
+                            to: r as u32,
+                            bytes: tx.bytes.clone(),
+                            first_of,
+                        },
+                    );
                     if let Some(l2) = dup {
                         self.net_stats.duplicated += 1;
-                        self.push(self.now + l2, Ev::Arrival { to: r as u32, bytes: tx.bytes.clone(), first_of });
+                        self.push(
+                            self.now + l2,
+                            Ev::Arrival {
+                                to: r as u32,
+                                bytes: tx.bytes.clone(),
+                                first_of,
+                            },
+                        );
                     }
                 }
                 LinkOutcome::Lost(l) => {
@@ -673,23 +768,35 @@ impl Simulation {
 
     fn on_event(&mut self, p: usize, ev: Event) {
         match ev {
-            Event::Delivered { message_id, lost_dependencies, channel, .. } => {
+            Event::Delivered {
+                message_id,
+                lost_dependencies,
+                channel,
+                ..
+            } => {
                 let Some(m) = self.parse_id(&message_id) else {
                     self.checker.report(Violation {
                         kind: ViolationKind::UnknownMessage,
                         participant: p,
                         message: None,
                         at_ms: self.now,
-                        detail: format!("{} delivered {message_id:?}, which nobody sent", self.names[p]),
+                        detail: format!(
+                            "{} delivered {message_id:?}, which nobody sent",
+                            self.names[p]
+                        ),
                     });
                     return;
                 };
-                let lost: Vec<u32> =
-                    lost_dependencies.iter().filter_map(|id| self.parse_id(id)).collect();
+                let lost: Vec<u32> = lost_dependencies
+                    .iter()
+                    .filter_map(|id| self.parse_id(id))
+                    .collect();
                 let (c, sent_at) = (self.msgs[m as usize].channel, self.msgs[m as usize].sent_at);
                 if self.chan_names[c as usize] != channel {
                     let name = self.names[p].clone();
-                    self.anomaly(format!("{name} delivered #{m} on channel {channel:?}, sent on another"));
+                    self.anomaly(format!(
+                        "{name} delivered #{m} on channel {channel:?}, sent on another"
+                    ));
                 }
                 let latency = self.now.saturating_sub(sent_at);
                 let deps = std::mem::take(&mut self.msgs[m as usize].deps);
@@ -709,7 +816,9 @@ impl Simulation {
                 }
                 _ => {
                     let name = self.names[p].clone();
-                    self.anomaly(format!("{name}: Acknowledged for {message_id}, not one of its messages"));
+                    self.anomaly(format!(
+                        "{name}: Acknowledged for {message_id}, not one of its messages"
+                    ));
                 }
             },
             Event::NotAcknowledged { message_id, .. } => {
@@ -719,10 +828,18 @@ impl Simulation {
             }
             Event::MissingDependencies { missing, .. } => {
                 for e in missing {
-                    let Some(m) = self.parse_id(&e.message_id) else { continue };
+                    let Some(m) = self.parse_id(&e.message_id) else {
+                        continue;
+                    };
                     self.detected(p, m, true);
-                    if self.store_on && !self.checker.has(p, m) && self.pending_queries.insert(pair_key(p as u32, m)) {
-                        self.push(self.now + self.store_delay, Ev::StoreQuery { p: p as u32, m });
+                    if self.store_on
+                        && !self.checker.has(p, m)
+                        && self.pending_queries.insert(pair_key(p as u32, m))
+                    {
+                        self.push(
+                            self.now + self.store_delay,
+                            Ev::StoreQuery { p: p as u32, m },
+                        );
                     }
                 }
             }
@@ -752,7 +869,10 @@ impl Simulation {
         }
         let chans = &self.member_chans[p];
         let c = chans[self.wl_rng.below(chans.len() as u64) as usize];
-        let size = self.wl_rng.range_inclusive(wl.content_min_bytes as u64, wl.content_max_bytes as u64) as usize;
+        let size = self
+            .wl_rng
+            .range_inclusive(wl.content_min_bytes as u64, wl.content_max_bytes as u64)
+            as usize;
         let ephemeral = self.wl_rng.chance(wl.ephemeral_share);
         if !self.online[p] {
             self.sends_skipped += 1;
@@ -785,7 +905,8 @@ impl Simulation {
             self.checker.on_own_send(p, m);
             self.log_gained(p, c, m);
             let id = message_id(m, self.sc.message_id_len, self.sc.seed);
-            if let Err(e) = self.parts[p].send(&chan, &id, make_content(size, u64::from(m), p), now) {
+            if let Err(e) = self.parts[p].send(&chan, &id, make_content(size, u64::from(m), p), now)
+            {
                 let name = self.names[p].clone();
                 self.anomaly(format!("{name}: send of #{m} failed: {e}"));
             }
@@ -808,7 +929,11 @@ impl Simulation {
             self.now = item.time;
             self.events += 1;
             match item.ev {
-                Ev::Arrival { to, bytes, first_of } => {
+                Ev::Arrival {
+                    to,
+                    bytes,
+                    first_of,
+                } => {
                     let to = to as usize;
                     if !self.online[to] {
                         self.net_stats.dropped_offline += 1;
@@ -944,7 +1069,11 @@ impl Simulation {
     // ------------------------------------------------------------ finish
 
     fn final_logs(&mut self) {
-        let max_log = self.parts.first().map(|p| p.config().max_log).unwrap_or(usize::MAX);
+        let max_log = self
+            .parts
+            .first()
+            .map(|p| p.config().max_log)
+            .unwrap_or(usize::MAX);
         for c in 0..self.chan_names.len() {
             let mut expected: Vec<u32> = (0..self.msgs.len() as u32)
                 .filter(|&m| self.msgs[m as usize].channel as usize == c)
@@ -995,9 +1124,16 @@ impl Simulation {
                     ids.push(m);
                 }
                 if self.sc.expect_full_delivery && ids != expected {
-                    let pos = ids.iter().zip(expected).position(|(a, b)| a != b).unwrap_or(ids.len().min(expected.len()));
+                    let pos = ids
+                        .iter()
+                        .zip(expected)
+                        .position(|(a, b)| a != b)
+                        .unwrap_or(ids.len().min(expected.len()));
                     let describe = |m: Option<&u32>| match m {
-                        Some(&m) => format!("#{m} (from {})", self.names[self.msgs[m as usize].sender as usize]),
+                        Some(&m) => format!(
+                            "#{m} (from {})",
+                            self.names[self.msgs[m as usize].sender as usize]
+                        ),
                         None => "nothing".into(),
                     };
                     let detail = format!(
@@ -1122,7 +1258,8 @@ impl Simulation {
 
         let furps = Furps {
             ack_within_s: ack_p90.is_some_and(|v| v as f64 <= s_ms),
-            detect_90pct_within_3s: missed == 0 || detect_p90.is_some_and(|v| v as f64 <= 3.0 * s_ms),
+            detect_90pct_within_3s: missed == 0
+                || detect_p90.is_some_and(|v| v as f64 <= 3.0 * s_ms),
             consistent_within_6s: time_to_consistency.is_some_and(|v| v as f64 <= 6.0 * s_ms),
             s_seconds: sc.workload.interval_s,
             ack_p90_ms: ack_p90,
@@ -1141,7 +1278,11 @@ impl Simulation {
             causal_history: f.history,
             repair_request: f.repair,
             other: total.saturating_sub(f.content + f.bloom + f.history + f.repair),
-            per_content_message: if total_msgs == 0 { 0.0 } else { total as f64 / total_msgs as f64 },
+            per_content_message: if total_msgs == 0 {
+                0.0
+            } else {
+                total as f64 / total_msgs as f64
+            },
             per_participant_mean: total as f64 / n as f64,
             per_participant_max: self.part_bytes.iter().copied().max().unwrap_or(0),
             by_reason: REASONS
@@ -1183,7 +1324,10 @@ impl Simulation {
                     ),
                     _ => "message -".into(),
                 };
-                format!("seed {}, participant {}, {msg}: {v}", sc.seed, self.names[v.participant])
+                format!(
+                    "seed {}, participant {}, {msg}: {v}",
+                    sc.seed, self.names[v.participant]
+                )
             })
             .collect();
         if self.checker.violation_count > violations.len() as u64 {
@@ -1195,14 +1339,17 @@ impl Simulation {
         let ok = self.checker.violation_count == 0;
         if self.anomaly_count > self.anomalies.len() as u64 {
             let more = self.anomaly_count - self.anomalies.len() as u64;
-            self.anomalies.push(format!("... and {more} more anomalies"));
+            self.anomalies
+                .push(format!("... and {more} more anomalies"));
         }
         let bloom_bytes = cfg.bloom_params().map(|p| p.words() * 8).unwrap_or(0);
         let settings = Settings {
             channels: sc.channels.count,
             membership: match sc.channels.membership {
                 Membership::All => "all participants in all channels".into(),
-                Membership::Subset => format!("{} channel(s) per participant", sc.channels.per_participant),
+                Membership::Subset => {
+                    format!("{} channel(s) per participant", sc.channels.per_participant)
+                }
             },
             dialect: format!("{:?}", cfg.default_dialect).to_lowercase(),
             interval_s: sc.workload.interval_s,
@@ -1211,7 +1358,11 @@ impl Simulation {
             ephemeral_share: sc.workload.ephemeral_share,
             senders: ((sc.workload.sender_share * n as f64).round() as usize).min(n),
             workload_s: (sc.workload.start_s, sc.workload.start_s + sc.duration_s),
-            latency_ms: (sc.network.latency_min_ms, sc.network.latency_max_ms, sc.network.jitter_ms),
+            latency_ms: (
+                sc.network.latency_min_ms,
+                sc.network.latency_max_ms,
+                sc.network.jitter_ms,
+            ),
             loss_model: match sc.network.loss_model {
                 LossModel::Bernoulli => "independent".into(),
                 LossModel::GilbertElliott => "Gilbert-Elliott".into(),
@@ -1251,7 +1402,11 @@ impl Simulation {
             invariants_ok: ok,
             furps,
             wall_seconds: wall,
-            events_per_second: if wall > 0.0 { self.events as f64 / wall } else { 0.0 },
+            events_per_second: if wall > 0.0 {
+                self.events as f64 / wall
+            } else {
+                0.0
+            },
             events: self.events,
             settings,
             delivery: Delivery {
@@ -1295,7 +1450,12 @@ impl Simulation {
             store: store_stats,
             network: self.net_stats.clone(),
             protocol,
-            invariants: Invariants { ok, violation_count: self.checker.violation_count, violations, checked },
+            invariants: Invariants {
+                ok,
+                violation_count: self.checker.violation_count,
+                violations,
+                checked,
+            },
             anomalies: self.anomalies.clone(),
         }
     }
@@ -1324,11 +1484,17 @@ fn histogram(sorted: &[u64]) -> Vec<Bucket> {
     if sorted.is_empty() {
         return Vec::new();
     }
-    let hi = crate::report::nearest_rank(sorted, 0.99).unwrap_or(1).max(1);
+    let hi = crate::report::nearest_rank(sorted, 0.99)
+        .unwrap_or(1)
+        .max(1);
     let buckets = 40u64;
     let width = hi.div_ceil(buckets).max(1);
     let mut out: Vec<Bucket> = (0..buckets)
-        .map(|i| Bucket { lo_ms: i * width, hi_ms: (i + 1) * width, count: 0 })
+        .map(|i| Bucket {
+            lo_ms: i * width,
+            hi_ms: (i + 1) * width,
+            count: 0,
+        })
         .collect();
     for &v in sorted {
         let i = ((v / width) as usize).min(out.len() - 1);

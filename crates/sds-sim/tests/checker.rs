@@ -7,7 +7,7 @@ fn delivery_before_dependency_is_caught() {
     let mut c = Checker::new(2);
     c.on_own_send(0, 0);
     c.on_own_send(0, 1); // #1 depends on #0
-    // Participant 1 delivers #1 before #0.
+                         // Participant 1 delivers #1 before #0.
     assert!(!c.on_delivered(1, 1, &[0], &[], 100));
     assert_eq!(c.violation_count, 1);
     let v = &c.violations[0];

@@ -30,7 +30,10 @@ fn same_seed_same_json() {
     let a = json_without_wall(&s);
     let b = json_without_wall(&s);
     assert_eq!(a, b);
-    assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
+    assert_eq!(
+        serde_json::to_string(&a).unwrap(),
+        serde_json::to_string(&b).unwrap()
+    );
 }
 
 #[test]
@@ -46,10 +49,22 @@ fn required_json_keys() {
     let mut s = small();
     s.duration_s = 20.0;
     let v = serde_json::to_value(run(&s).unwrap()).unwrap();
-    for k in ["scenario", "seed", "participants", "delivery_ratio", "invariants_ok", "furps", "wall_seconds"] {
+    for k in [
+        "scenario",
+        "seed",
+        "participants",
+        "delivery_ratio",
+        "invariants_ok",
+        "furps",
+        "wall_seconds",
+    ] {
         assert!(v.get(k).is_some(), "missing key {k}");
     }
-    for k in ["ack_within_s", "detect_90pct_within_3s", "consistent_within_6s"] {
+    for k in [
+        "ack_within_s",
+        "detect_90pct_within_3s",
+        "consistent_within_6s",
+    ] {
         assert!(v["furps"][k].is_boolean(), "furps.{k}");
     }
     let ratio = v["delivery_ratio"].as_f64().unwrap();

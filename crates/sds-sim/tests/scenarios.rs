@@ -8,7 +8,10 @@ use sds_sim::{run, Scenario};
 
 #[test]
 fn every_scenario_file_parses() {
-    let dir = common::scenario_path("default").parent().unwrap().to_path_buf();
+    let dir = common::scenario_path("default")
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let mut n = 0;
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
@@ -32,7 +35,11 @@ fn baseline_small_delivers_everything_quickly() {
     assert_ok(&r);
     assert_eq!(r.delivery_ratio, 1.0);
     assert_eq!(r.detection.missed_pairs, 0);
-    assert!(r.furps.ack_within_s && r.furps.consistent_within_6s, "{:?}", r.furps);
+    assert!(
+        r.furps.ack_within_s && r.furps.consistent_within_6s,
+        "{:?}",
+        r.furps
+    );
     assert!(r.latency_ms.max.unwrap() <= 150 + 30, "{:?}", r.latency_ms);
 }
 
@@ -53,7 +60,11 @@ fn default_small() {
     for v in &r.invariants.violations {
         assert!(v.contains("final-log"), "unexpected violation: {v}");
     }
-    assert_eq!(r.delivery.missing_pairs, r.delivery.missing_pairs_never_named, "{:?}", r.delivery);
+    assert_eq!(
+        r.delivery.missing_pairs, r.delivery.missing_pairs_never_named,
+        "{:?}",
+        r.delivery
+    );
     assert!(r.delivery_ratio > 0.99, "{}", r.delivery_ratio);
 }
 
@@ -156,10 +167,22 @@ fn bad_scenarios_are_clear_errors() {
     for (text, key) in [
         ("participants = 1\n", "participants"),
         ("[workload]\ninterval_s = 0\n", "workload.interval_s"),
-        ("[network]\nlatency_min_ms = 10\nlatency_max_ms = 5\n", "network.latency_max_ms"),
-        ("[network.gilbert_elliott]\nloss_bad = 2\n", "network.gilbert_elliott.loss_bad"),
-        ("[churn]\nfraction = 0.5\nmean_offline_s = 0\n", "churn.mean_offline_s"),
-        ("[[churn.offline]]\nparticipants = \"5-3\"\nstart_s = 1\nend_s = 2\n", "churn.offline[0].participants"),
+        (
+            "[network]\nlatency_min_ms = 10\nlatency_max_ms = 5\n",
+            "network.latency_max_ms",
+        ),
+        (
+            "[network.gilbert_elliott]\nloss_bad = 2\n",
+            "network.gilbert_elliott.loss_bad",
+        ),
+        (
+            "[churn]\nfraction = 0.5\nmean_offline_s = 0\n",
+            "churn.mean_offline_s",
+        ),
+        (
+            "[[churn.offline]]\nparticipants = \"5-3\"\nstart_s = 1\nend_s = 2\n",
+            "churn.offline[0].participants",
+        ),
         ("[sds]\nt_min_ms = 5000\nt_max_ms = 1000\n", "sds.t_max_ms"),
         ("[sds]\nrepare = true\n", "repare"),
         ("[store]\nenabled = \"yes\"\n", "enabled"),

@@ -5,7 +5,9 @@ use sds_sim::{Report, Scenario};
 use std::path::PathBuf;
 
 pub fn scenario_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios").join(format!("{name}.toml"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios")
+        .join(format!("{name}.toml"))
 }
 
 pub fn load(name: &str) -> Scenario {
