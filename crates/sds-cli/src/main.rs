@@ -4,7 +4,9 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod bench;
 mod decode;
+mod peer;
 mod sim;
 
 /// Scalable Data Sync (LIP-109) tools.
@@ -21,11 +23,17 @@ enum Command {
     Decode(decode::DecodeArgs),
     /// Run a deterministic network simulation (default scenario, or --scenario FILE.toml).
     Sim(sim::SimArgs),
+    /// Run one participant driven by JSON lines on stdin (see docs/peer.md).
+    Peer(peer::PeerArgs),
+    /// Measure send and receive throughput and peak memory (see docs/bench.md).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Decode(args) => decode::run(&args),
         Command::Sim(args) => sim::run(&args),
+        Command::Peer(args) => peer::run(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }

@@ -15,6 +15,7 @@ pub mod bloom;
 mod channel;
 mod config;
 mod event;
+mod fastmap;
 pub mod hash;
 mod participant;
 pub mod repair;
@@ -28,7 +29,8 @@ pub use channel::{ChannelState, Received};
 pub use config::{ChannelConfig, Config, RepairConfig};
 pub use event::{Event, Transmit, TransmitReason};
 pub use participant::{
-    ChannelError, ConfigError, Participant, ReceiveError, RetrievalHintProvider, SendError,
+    ChannelError, ConfigError, OpenError, Participant, ReceiveError, RetrievalHintProvider,
+    SendError,
 };
 pub use stats::Stats;
 pub use wire::Dialect;

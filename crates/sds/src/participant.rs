@@ -5,8 +5,8 @@ use crate::channel::{Channel, ChannelState, Ctx, Id, Outputs, Received};
 use crate::config::{ChannelConfig, Config};
 use crate::event::{Event, Transmit, TransmitReason};
 use crate::hash::nim_string_hash;
-use crate::rng::Rng;
 use crate::stats::Stats;
+use crate::store::{ChangeSet, Store, StoreError};
 use crate::wire::{self, DecodeError, EncodeError, MessageKind};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
@@ -30,6 +30,18 @@ pub enum ConfigError {
     /// The bloom capacity or error rate is unusable.
     #[error("invalid bloom filter configuration: {0}")]
     Bloom(#[from] BloomError),
+}
+
+/// Why [`Participant::open`] failed.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The store could not be read, or holds state that does not decode.
+    #[error("cannot load the participant's state: {0}")]
+    Store(#[from] StoreError),
 }
 
 /// Why `send` or `send_ephemeral` refused a message.
@@ -141,8 +153,10 @@ pub struct Participant {
     bloom_params: BloomParams,
     channels: BTreeMap<String, Channel>,
     out: Outputs,
-    rng: Rng,
+    seed: u64,
     hints: Option<Box<dyn RetrievalHintProvider + Send>>,
+    store: Option<Box<dyn Store>>,
+    store_healthy: bool,
 }
 
 impl std::fmt::Debug for Participant {
@@ -161,7 +175,8 @@ macro_rules! ctx {
             me: &$s.id,
             bloom_params: &$s.bloom_params,
             out: &mut $s.out,
-            rng: &mut $s.rng,
+            seed: $s.seed,
+            persistent: $s.store.is_some(),
             hints: match $s.hints.as_mut() {
                 Some(h) => Some(&mut **h),
                 None => None,
@@ -178,16 +193,87 @@ impl Participant {
             return Err(ConfigError::EmptyParticipantId);
         }
         let bloom_params = config.bloom_params()?;
-        let rng = Rng::new(config.seed ^ nim_string_hash(id.as_bytes()) as u64);
+        let seed = config.seed ^ nim_string_hash(id.as_bytes()) as u64;
         Ok(Participant {
             id: Id::from(id),
             config,
             bloom_params,
             channels: BTreeMap::new(),
             out: Outputs::default(),
-            rng,
+            seed,
             hints: None,
+            store: None,
+            store_healthy: true,
         })
+    }
+
+    /// A participant whose state lives in `store`: every channel is restored
+    /// from it, and every operation's changes are written to it (see
+    /// [`crate::store`] for the contract and the delivery guarantee).
+    pub fn open(
+        participant_id: impl Into<String>,
+        config: Config,
+        mut store: Box<dyn Store>,
+    ) -> Result<Self, OpenError> {
+        let mut p = Participant::new(participant_id, config)?;
+        let snapshots = store.load()?;
+        p.store = Some(store);
+        for snap in &snapshots {
+            if snap.meta.is_none() {
+                continue;
+            }
+            let mut ctx = ctx!(p);
+            let ch = Channel::restore(&mut ctx, snap)?;
+            p.channels.insert(snap.channel.clone(), ch);
+        }
+        Ok(p)
+    }
+
+    /// Removes a channel and its persisted state. An unknown channel is not
+    /// an error (its persisted state, if any, is removed too).
+    pub fn drop_channel(&mut self, channel: &str) -> Result<(), StoreError> {
+        if let Some(store) = self.store.as_mut() {
+            store.drop_channel(channel)?;
+        }
+        self.channels.remove(channel);
+        Ok(())
+    }
+
+    /// Whether the last write to the store succeeded (true without a store).
+    pub fn store_is_healthy(&self) -> bool {
+        self.store_healthy
+    }
+
+    /// Writes the changes of the operation that just ran (and any earlier
+    /// unwritten ones) to the store, in one change set.
+    fn persist(&mut self) {
+        let Some(store) = self.store.as_mut() else {
+            return;
+        };
+        let set = ChangeSet {
+            channels: self
+                .channels
+                .values()
+                .filter_map(Channel::changes)
+                .collect(),
+        };
+        if set.channels.is_empty() {
+            return;
+        }
+        match store.apply(&set) {
+            Ok(()) => {
+                for ch in self.channels.values_mut() {
+                    ch.committed();
+                }
+                self.store_healthy = true;
+            }
+            Err(e) => {
+                self.store_healthy = false;
+                self.out.events.push_back(Event::PersistenceFailed {
+                    error: e.to_string(),
+                });
+            }
+        }
     }
 
     /// Our participant id.
@@ -214,6 +300,17 @@ impl Participant {
         cfg: ChannelConfig,
         now: u64,
     ) -> Result<(), ChannelError> {
+        let result = self.set_channel(channel, cfg, now);
+        self.persist();
+        result
+    }
+
+    fn set_channel(
+        &mut self,
+        channel: &str,
+        cfg: ChannelConfig,
+        now: u64,
+    ) -> Result<(), ChannelError> {
         if let Some(ch) = self.channels.get_mut(channel) {
             let ctx = ctx!(self);
             ch.set_config(&ctx, cfg);
@@ -234,7 +331,7 @@ impl Participant {
         if self.channels.contains_key(channel) {
             return Ok(());
         }
-        self.configure_channel(
+        self.set_channel(
             channel,
             ChannelConfig::new(self.config.default_dialect),
             now,
@@ -292,8 +389,9 @@ impl Participant {
         if ch.knows(message_id) {
             return Err(SendError::DuplicateMessageId(message_id.to_string()));
         }
-        ch.send(&mut ctx, Id::from(message_id), content, now)?;
-        Ok(())
+        let result = ch.send(&mut ctx, Id::from(message_id), content, now);
+        self.persist();
+        Ok(result?)
     }
 
     /// Sends an ephemeral message (no lamport timestamp, causal history or
@@ -391,9 +489,12 @@ impl Participant {
                 sender_id: msg.sender_id,
                 content: msg.content.unwrap_or_default(),
             });
+            self.persist();
             return Ok(Received::Ephemeral);
         }
-        Ok(ch.receive(&mut ctx, msg, decoded.dialect, retrieval_hint, now))
+        let received = ch.receive(&mut ctx, msg, decoded.dialect, retrieval_hint, now);
+        self.persist();
+        Ok(received)
     }
 
     /// Marks dependencies as met: the application obtained these messages by
@@ -416,15 +517,19 @@ impl Participant {
             .get_mut(channel)
             .ok_or_else(|| ChannelError::UnknownChannel(channel.to_string()))?;
         ch.mark_met(&mut ctx, message_ids, now);
+        self.persist();
         Ok(())
     }
 
     /// Sets the retrieval hint of a message in the log (typically one of ours,
     /// once the transport knows its hash). Returns whether it was found.
     pub fn set_retrieval_hint(&mut self, channel: &str, message_id: &str, hint: Bytes) -> bool {
-        self.channels
+        let found = self
+            .channels
             .get_mut(channel)
-            .is_some_and(|c| c.set_hint(message_id, hint))
+            .is_some_and(|c| c.set_hint(message_id, hint));
+        self.persist();
+        found
     }
 
     /// Runs everything due at `now`: resends, buffer timeouts, repair
@@ -436,6 +541,7 @@ impl Participant {
                 ch.handle_timeout(&mut ctx, now);
             }
         }
+        self.persist();
     }
 
     /// The next event, if any.

@@ -1,7 +1,8 @@
 //! A keyed deadline queue: O(log n) insert, remove, reschedule and "next due".
 
+use crate::fastmap::HashMap;
 use std::borrow::Borrow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::hash::Hash;
 
 /// Deadlines keyed by `K`; at most one deadline per key. Ties are broken by the
@@ -16,7 +17,7 @@ impl<K: Ord + Hash + Clone> Default for DeadlineQueue<K> {
     fn default() -> Self {
         DeadlineQueue {
             by_time: BTreeSet::new(),
-            by_key: HashMap::new(),
+            by_key: HashMap::default(),
         }
     }
 }
@@ -48,6 +49,11 @@ impl<K: Ord + Hash + Clone> DeadlineQueue<K> {
         Q: Hash + Eq + ?Sized,
     {
         self.by_key.get(key).copied()
+    }
+
+    /// The entry with the latest deadline.
+    pub fn last(&self) -> Option<(u64, &K)> {
+        self.by_time.last().map(|(at, k)| (*at, k))
     }
 
     /// The earliest deadline.

@@ -3,14 +3,17 @@
 //! The participant owns one [`Channel`] per channel id and hands it a
 //! [`Ctx`] (configuration, identity, output queues, RNG) for every input.
 
+mod persist;
 mod store;
 
+use persist::{Dirty, Kind};
 pub(crate) use store::StoredMessage;
 use store::{BoundedSet, Buffered, Incoming, Log, LogEntry, OutEntry, Outgoing};
 
 use crate::bloom::{BloomEncoding, BloomParams, BloomView, ItemHash, RollingBloom};
 use crate::config::{ChannelConfig, Config};
 use crate::event::{Event, Transmit, TransmitReason};
+use crate::fastmap::{HashMap, HashSet};
 use crate::repair::timing::{self, RepairHash};
 use crate::repair::{RepairIn, RepairOut};
 use crate::rng::Rng;
@@ -19,7 +22,7 @@ use crate::wire::{self, Dialect, HistoryEntry, MessageKind};
 use crate::RetrievalHintProvider;
 use bytes::Bytes;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
 /// Shared, cheaply clonable id.
@@ -38,7 +41,10 @@ pub(crate) struct Ctx<'a> {
     pub me: &'a Id,
     pub bloom_params: &'a BloomParams,
     pub out: &'a mut Outputs,
-    pub rng: &'a mut Rng,
+    /// Seed of this participant's randomness (mixed with the channel id).
+    pub seed: u64,
+    /// Whether changes are tracked for a store.
+    pub persistent: bool,
     pub hints: Option<&'a mut (dyn RetrievalHintProvider + Send)>,
 }
 
@@ -136,17 +142,24 @@ pub(crate) struct Channel {
     /// first. They go first into our next causal history, and while there are
     /// any, others' broadcasts do not postpone our sync.
     unannounced: VecDeque<(u64, Id)>,
-    unannounced_set: HashSet<Id>,
+    unannounced_set: HashMap<Id, u64>,
     /// Our own messages that no other participant has shown to have (in its
     /// causal history or bloom filter) yet; they keep our syncs going too.
     own_news: HashSet<Id>,
+    /// Randomness of this channel's back-offs (seeded; persisted).
+    rng: Rng,
+    /// Keys changed since the last successful write (when persistent).
+    dirty: Option<Box<Dirty>>,
+    /// The settings and clock as last written.
+    last_meta: Option<crate::store::ChannelMeta>,
     pub stats: Stats,
 }
 
 impl Channel {
     pub fn new(ctx: &mut Ctx<'_>, id: Id, cfg: ChannelConfig, now: u64) -> Self {
         let bloom = RollingBloom::new(encoding_of(cfg.dialect), *ctx.bloom_params);
-        let sync_due = now + ctx.cfg.sync_interval_ms + ctx.rng.below(ctx.cfg.sync_backoff_ms);
+        let mut rng = Rng::new(ctx.seed ^ crate::hash::nim_string_hash(id.as_bytes()) as u64);
+        let sync_due = now + ctx.cfg.sync_interval_ms + rng.below(ctx.cfg.sync_backoff_ms);
         Channel {
             id,
             cfg,
@@ -165,8 +178,11 @@ impl Channel {
             last_broadcast: 0,
             sync_due,
             unannounced: VecDeque::new(),
-            unannounced_set: HashSet::new(),
-            own_news: HashSet::new(),
+            unannounced_set: HashMap::default(),
+            own_news: HashSet::default(),
+            rng,
+            dirty: ctx.persistent.then(Box::default),
+            last_meta: None,
             stats: Stats::default(),
         }
     }
@@ -251,6 +267,7 @@ impl Channel {
                 break;
             };
             self.unannounced_set.remove(&id);
+            persist::touch(&mut self.dirty, Kind::Unannounced, &id);
             if self.log.contains(&id) {
                 picked.push((seq, id));
             }
@@ -269,6 +286,9 @@ impl Channel {
                 if let Some(e) = self.log.get_mut(id) {
                     if e.hint.is_none() {
                         e.hint = p.retrieval_hint(&self.id, id);
+                        if e.hint.is_some() {
+                            persist::touch(&mut self.dirty, Kind::Log, id);
+                        }
                     }
                 }
             }
@@ -326,7 +346,7 @@ impl Channel {
     /// Bookkeeping after we broadcast something that carries our state.
     fn after_broadcast(&mut self, ctx: &mut Ctx<'_>, now: u64) {
         self.last_broadcast = now;
-        self.sync_due = now + ctx.cfg.sync_interval_ms + ctx.rng.below(ctx.cfg.sync_backoff_ms);
+        self.sync_due = now + ctx.cfg.sync_interval_ms + self.rng.below(ctx.cfg.sync_backoff_ms);
     }
 
     /// SDS-R: eligible repair requests for the next outgoing message.
@@ -341,6 +361,9 @@ impl Channel {
             now + r.t_max_ms,
             r.max_request_attempts.max(1),
         );
+        for e in &entries {
+            persist::touch(&mut self.dirty, Kind::RepairOut, &e.message_id);
+        }
         if !entries.is_empty() {
             self.stats.repair_requests_sent += entries.len() as u64;
             ctx.out.events.push_back(Event::RepairRequested {
@@ -363,19 +386,28 @@ impl Channel {
     ) -> Result<(), wire::EncodeError> {
         self.lamport = now.max(self.lamport.saturating_add(1));
         let history = self.causal_history(ctx);
+        let repair = self.take_repair_requests(ctx, now);
+        let bloom = self.bloom_field();
+        // Encode with the history moved in and out (no copy of its entries).
+        let mut wm = wire::Message {
+            sender_id: ctx.me.to_string(),
+            message_id: id.to_string(),
+            channel_id: self.id.to_string(),
+            lamport_timestamp: Some(self.lamport),
+            causal_history: history,
+            bloom_filter: Some(bloom),
+            repair_request: repair,
+            content: Some(content),
+        };
+        let bytes = wire::encode(&wm, self.cfg.dialect)?;
+        let repair = std::mem::take(&mut wm.repair_request);
         let msg = Arc::new(StoredMessage {
             id: id.clone(),
             sender_id: ctx.me.clone(),
             lamport: self.lamport,
-            causal_history: history.into_boxed_slice(),
-            content,
+            causal_history: std::mem::take(&mut wm.causal_history).into_boxed_slice(),
+            content: wm.content.take().unwrap_or_default(),
         });
-        let repair = self.take_repair_requests(ctx, now);
-        let bloom = self.bloom_field();
-        let bytes = wire::encode(
-            &self.wire_message(&msg, Some(bloom), repair.clone()),
-            self.cfg.dialect,
-        )?;
         self.bloom_insert(&id);
         self.log_insert(
             ctx,
@@ -383,6 +415,7 @@ impl Channel {
                 msg: msg.clone(),
                 hint: None,
                 last_seen: now,
+                seq: 0,
             },
         );
         if self.outgoing.len() >= ctx.cfg.max_outgoing.max(1) {
@@ -404,10 +437,12 @@ impl Channel {
             },
             now + ctx.cfg.resend_interval_ms,
         );
+        persist::touch(&mut self.dirty, Kind::Outgoing, &id);
         self.stats.sent += 1;
         self.transmit(ctx, &id, TransmitReason::New, Bytes::from(bytes), &repair);
         self.after_broadcast(ctx, now);
         if self.own_news.len() < MAX_NEWS {
+            persist::touch(&mut self.dirty, Kind::OwnNews, &id);
             self.own_news.insert(id);
         }
         Ok(())
@@ -415,6 +450,7 @@ impl Channel {
 
     fn give_up(&mut self, ctx: &mut Ctx<'_>, id: &str) {
         if self.outgoing.remove(id).is_some() {
+            persist::touch(&mut self.dirty, Kind::Outgoing, id);
             self.stats.not_acknowledged += 1;
             ctx.out.events.push_back(Event::NotAcknowledged {
                 channel: self.id.to_string(),
@@ -423,9 +459,29 @@ impl Channel {
         }
     }
 
-    fn log_insert(&mut self, ctx: &Ctx<'_>, entry: LogEntry) -> u64 {
+    /// A message arrived (by any path): cancel our request for it and our
+    /// pending answer to someone else's.
+    fn cancel_repairs(&mut self, id: &str) {
+        if self.repair_out.remove(id).is_some() {
+            persist::touch(&mut self.dirty, Kind::RepairOut, id);
+        }
+        if self.repair_in.remove(id) {
+            persist::touch(&mut self.dirty, Kind::RepairIn, id);
+        }
+    }
+
+    fn remember_met(&mut self, ctx: &Ctx<'_>, id: &Id) {
+        persist::touch(&mut self.dirty, Kind::Met, id);
+        for old in self.met.insert(id.clone(), ctx.cfg.max_marked_met) {
+            persist::touch(&mut self.dirty, Kind::Met, &old);
+        }
+    }
+
+    fn log_insert(&mut self, ctx: &Ctx<'_>, mut entry: LogEntry) -> u64 {
         let seq = self.seq;
         self.seq += 1;
+        entry.seq = seq;
+        persist::touch(&mut self.dirty, Kind::Log, &entry.msg.id);
         let n = ctx.cfg.causal_history_len;
         if n > 0 {
             if self.recent.len() >= n {
@@ -434,8 +490,14 @@ impl Channel {
             self.recent.push_back((seq, entry.msg.id.clone()));
         }
         for e in self.log.insert(entry, ctx.cfg.max_log) {
-            self.evicted
-                .insert(e.msg.id.clone(), ctx.cfg.max_evicted_ids);
+            persist::touch(&mut self.dirty, Kind::Log, &e.msg.id);
+            persist::touch(&mut self.dirty, Kind::Evicted, &e.msg.id);
+            for old in self
+                .evicted
+                .insert(e.msg.id.clone(), ctx.cfg.max_evicted_ids)
+            {
+                persist::touch(&mut self.dirty, Kind::Evicted, &old);
+            }
         }
         seq
     }
@@ -456,8 +518,7 @@ impl Channel {
         let id: Id = Id::from(msg.message_id.as_str());
         if kind == MessageKind::Content {
             // Arrival by any path cancels our own request and our pending answer.
-            self.repair_out.remove(&id);
-            self.repair_in.remove(&id);
+            self.cancel_repairs(&id);
         }
         let view = self.decode_bloom(ctx, &msg, dialect);
         self.review_acks(ctx, &msg, view.as_ref(), dialect);
@@ -489,7 +550,7 @@ impl Channel {
 
         let mut unmet: Vec<Id> = Vec::new();
         let mut missing: Vec<HistoryEntry> = Vec::new();
-        let mut seen: HashSet<&str> = HashSet::new();
+        let mut seen: HashSet<&str> = HashSet::default();
         for e in &msg.causal_history {
             if e.message_id == msg.message_id || !seen.insert(e.message_id.as_str()) {
                 continue;
@@ -520,6 +581,7 @@ impl Channel {
             let oldest = self.incoming.timeouts.iter().next().map(|(_, k)| k.clone());
             if let Some(oldest) = oldest {
                 self.incoming.remove(&oldest);
+                persist::touch(&mut self.dirty, Kind::Incoming, &oldest);
                 self.stats.buffer_overflows += 1;
                 ctx.out.events.push_back(Event::BufferOverflow {
                     channel: self.id.to_string(),
@@ -536,6 +598,7 @@ impl Channel {
             },
             now + ctx.cfg.buffer_timeout_ms,
         );
+        persist::touch(&mut self.dirty, Kind::Incoming, &id);
         self.stats.buffered += 1;
         let n = missing.len();
         if n > 0 {
@@ -555,11 +618,13 @@ impl Channel {
         if r.enabled {
             let hash = self.repair_hash(ctx.cfg);
             for e in &missing {
-                let Some(sender) = e.sender_id.as_deref().filter(|s| !s.is_empty()) else {
-                    // Nobody can answer a request without the original sender.
+                if e.sender_id.as_deref().is_none_or(str::is_empty)
+                    || self.repair_out.get(&e.message_id).is_some()
+                {
+                    // Already scheduled, or unanswerable: nobody can answer a
+                    // request without the original sender.
                     continue;
-                };
-                let _ = sender;
+                }
                 let t_req = now
                     + timing::t_req_offset(
                         hash,
@@ -569,13 +634,14 @@ impl Channel {
                         r.t_max_ms,
                     );
                 let expires = t_req + r.t_max_ms * u64::from(r.max_request_attempts.max(1));
-                self.repair_out.add(
-                    Id::from(e.message_id.as_str()),
-                    e.clone(),
-                    t_req,
-                    expires,
-                    r.max_outgoing_entries,
-                );
+                let rid = Id::from(e.message_id.as_str());
+                persist::touch(&mut self.dirty, Kind::RepairOut, &rid);
+                for old in
+                    self.repair_out
+                        .add(rid, e.clone(), t_req, expires, r.max_outgoing_entries)
+                {
+                    persist::touch(&mut self.dirty, Kind::RepairOut, &old);
+                }
             }
         }
         self.stats.missing_reported += missing.len() as u64;
@@ -618,6 +684,7 @@ impl Channel {
     ) {
         for e in &msg.causal_history {
             if self.outgoing.remove(&e.message_id).is_some() {
+                persist::touch(&mut self.dirty, Kind::Outgoing, &e.message_id);
                 self.stats.acknowledged += 1;
                 ctx.out.events.push_back(Event::Acknowledged {
                     channel: self.id.to_string(),
@@ -639,6 +706,7 @@ impl Channel {
                 continue;
             }
             o.ackers.push(Id::from(sender));
+            persist::touch(&mut self.dirty, Kind::Outgoing, &o.msg.id);
             let count = o.ackers.len() as u32;
             if count >= threshold {
                 acked.push(o.msg.id.clone());
@@ -689,7 +757,9 @@ impl Channel {
             // Someone else asked first: hold our own request back for a round
             // (the spec removes it; we re-arm it so that a lost answer does not
             // stall recovery for good).
-            self.repair_out.postpone(&e.message_id, now + r.t_max_ms);
+            if self.repair_out.postpone(&e.message_id, now + r.t_max_ms) {
+                persist::touch(&mut self.dirty, Kind::RepairOut, &e.message_id);
+            }
             let Some(sender) = e.sender_id.as_deref().filter(|s| !s.is_empty()) else {
                 continue;
             };
@@ -714,11 +784,11 @@ impl Channel {
             }
             let t_resp = now
                 + timing::t_resp_offset(hash, ctx.me.as_bytes(), sender, &e.message_id, r.t_max_ms);
-            self.repair_in.add(
-                Id::from(e.message_id.as_str()),
-                t_resp,
-                r.max_incoming_entries,
-            );
+            let rid = Id::from(e.message_id.as_str());
+            persist::touch(&mut self.dirty, Kind::RepairIn, &rid);
+            for old in self.repair_in.add(rid, t_resp, r.max_incoming_entries) {
+                persist::touch(&mut self.dirty, Kind::RepairIn, &old);
+            }
         }
     }
 
@@ -726,15 +796,17 @@ impl Channel {
     /// in one of our causal histories.
     fn announce_later(&mut self, ctx: &mut Ctx<'_>, seq: u64, id: Id, now: u64) {
         if self.unannounced.is_empty() {
-            let due = now + ctx.cfg.sync_interval_ms + ctx.rng.below(ctx.cfg.sync_backoff_ms);
+            let due = now + ctx.cfg.sync_interval_ms + self.rng.below(ctx.cfg.sync_backoff_ms);
             self.sync_due = self.sync_due.min(due);
         }
         if self.unannounced.len() >= MAX_UNANNOUNCED {
             if let Some((_, old)) = self.unannounced.pop_front() {
                 self.unannounced_set.remove(&old);
+                persist::touch(&mut self.dirty, Kind::Unannounced, &old);
             }
         }
-        self.unannounced_set.insert(id.clone());
+        persist::touch(&mut self.dirty, Kind::Unannounced, &id);
+        self.unannounced_set.insert(id.clone(), seq);
         self.unannounced.push_back((seq, id));
     }
 
@@ -749,26 +821,35 @@ impl Channel {
     ) {
         if !self.own_news.is_empty() {
             let enc = encoding_of(dialect);
+            let dirty = &mut self.dirty;
             self.own_news.retain(|id| {
                 let named = msg.causal_history.iter().any(|e| *e.message_id == **id);
-                !(named || view.is_some_and(|v| v.contains(&ItemHash::new(enc, id.as_bytes()))))
+                let covered =
+                    named || view.is_some_and(|v| v.contains(&ItemHash::new(enc, id.as_bytes())));
+                if covered {
+                    persist::touch(dirty, Kind::OwnNews, id);
+                }
+                !covered
             });
         }
         if !self.unannounced_set.is_empty() {
-            let before = self.unannounced_set.len();
+            let mut removed = false;
             for e in &msg.causal_history {
-                self.unannounced_set.remove(e.message_id.as_str());
+                if self.unannounced_set.remove(e.message_id.as_str()).is_some() {
+                    persist::touch(&mut self.dirty, Kind::Unannounced, &e.message_id);
+                    removed = true;
+                }
             }
-            if self.unannounced_set.len() < before {
+            if removed {
                 let set = &self.unannounced_set;
-                self.unannounced.retain(|(_, id)| set.contains(id));
+                self.unannounced.retain(|(_, id)| set.contains_key(id));
             }
         }
         if ctx.cfg.sync_suppressed_by_others
             && self.own_news.is_empty()
             && self.unannounced.is_empty()
         {
-            let due = now + ctx.cfg.sync_interval_ms + ctx.rng.below(ctx.cfg.sync_backoff_ms);
+            let due = now + ctx.cfg.sync_interval_ms + self.rng.below(ctx.cfg.sync_backoff_ms);
             self.sync_due = self.sync_due.max(due);
         }
     }
@@ -796,7 +877,10 @@ impl Channel {
                 Some(x) => x,
                 None => match heap.pop() {
                     Some(Reverse((_, id))) => match self.incoming.remove(&id) {
-                        Some(b) => (b.msg, b.hint, b.lost),
+                        Some(b) => {
+                            persist::touch(&mut self.dirty, Kind::Incoming, &id);
+                            (b.msg, b.hint, b.lost)
+                        }
                         None => continue,
                     },
                     None => break,
@@ -804,7 +888,11 @@ impl Channel {
             };
             let id = msg.id.clone();
             self.deliver_one(ctx, msg, hint, lost, now);
-            for r in self.incoming.resolve(&id, false) {
+            let dirty = &mut self.dirty;
+            let ready = self
+                .incoming
+                .resolve(&id, false, |w| persist::touch(dirty, Kind::Incoming, w));
+            for r in ready {
                 if let Some(b) = self.incoming.get(&r) {
                     heap.push(Reverse((b.msg.lamport, r)));
                 }
@@ -821,7 +909,7 @@ impl Channel {
         now: u64,
     ) {
         self.lamport = self.lamport.max(msg.lamport);
-        self.repair_out.remove(&msg.id);
+        self.cancel_repairs(&msg.id);
         self.stats.delivered += 1;
         ctx.out.events.push_back(Event::Delivered {
             channel: self.id.to_string(),
@@ -839,6 +927,7 @@ impl Channel {
                 msg: Arc::new(msg),
                 hint,
                 last_seen: now,
+                seq: 0,
             },
         );
         self.announce_later(ctx, seq, id, now);
@@ -858,11 +947,14 @@ impl Channel {
                 continue;
             }
             let id = Id::from(id);
-            self.met.insert(id.clone(), ctx.cfg.max_marked_met);
+            self.remember_met(ctx, &id);
             self.bloom_insert(&id);
-            self.repair_out.remove(&id);
-            self.repair_in.remove(&id);
-            ready.extend(self.incoming.resolve(&id, false));
+            self.cancel_repairs(&id);
+            let dirty = &mut self.dirty;
+            ready.extend(
+                self.incoming
+                    .resolve(&id, false, |w| persist::touch(dirty, Kind::Incoming, w)),
+            );
         }
         self.cascade(ctx, None, ready, now);
     }
@@ -871,6 +963,7 @@ impl Channel {
         match self.log.get_mut(id) {
             Some(e) => {
                 e.hint = Some(hint);
+                persist::touch(&mut self.dirty, Kind::Log, id);
                 true
             }
             None => false,
@@ -908,6 +1001,7 @@ impl Channel {
         self.answer_repairs(ctx, now);
         while let Some((_, id)) = self.repair_out.expiry.pop_due(now) {
             self.repair_out.remove(&id);
+            persist::touch(&mut self.dirty, Kind::RepairOut, &id);
             self.stats.repair_requests_expired += 1;
         }
         if self.cfg.sync_enabled() {
@@ -923,6 +1017,7 @@ impl Channel {
 
     fn resend_due(&mut self, ctx: &mut Ctx<'_>, now: u64) {
         while let Some((_, id)) = self.outgoing.resend.pop_due(now) {
+            persist::touch(&mut self.dirty, Kind::Outgoing, &id);
             let Some(o) = self.outgoing.get_mut(&id) else {
                 continue;
             };
@@ -953,15 +1048,20 @@ impl Channel {
 
     fn expire_buffered(&mut self, ctx: &mut Ctx<'_>, now: u64) {
         while let Some((_, id)) = self.incoming.timeouts.pop_due(now) {
+            persist::touch(&mut self.dirty, Kind::Incoming, &id);
             let roots = self.root_missing(&id);
             let mut ready = Vec::new();
             if !roots.is_empty() {
                 self.stats.lost += roots.len() as u64;
                 for e in &roots {
                     let rid = Id::from(e.message_id.as_str());
-                    self.met.insert(rid.clone(), ctx.cfg.max_marked_met);
-                    self.repair_out.remove(&rid);
-                    ready.extend(self.incoming.resolve(&rid, true));
+                    self.remember_met(ctx, &rid);
+                    self.cancel_repairs(&rid);
+                    let dirty = &mut self.dirty;
+                    ready.extend(
+                        self.incoming
+                            .resolve(&rid, true, |w| persist::touch(dirty, Kind::Incoming, w)),
+                    );
                 }
                 ctx.out.events.push_back(Event::IrretrievablyLost {
                     channel: self.id.to_string(),
@@ -981,8 +1081,8 @@ impl Channel {
     /// ids reached through buffered dependencies, with the entry that named them.
     fn root_missing(&self, id: &Id) -> Vec<HistoryEntry> {
         let mut roots: Vec<HistoryEntry> = Vec::new();
-        let mut seen_roots: HashSet<Id> = HashSet::new();
-        let mut visited: HashSet<Id> = HashSet::new();
+        let mut seen_roots: HashSet<Id> = HashSet::default();
+        let mut visited: HashSet<Id> = HashSet::default();
         let mut stack = vec![id.clone()];
         while let Some(node) = stack.pop() {
             if !visited.insert(node.clone()) {
@@ -1014,6 +1114,7 @@ impl Channel {
 
     fn answer_repairs(&mut self, ctx: &mut Ctx<'_>, now: u64) {
         while let Some((_, id)) = self.repair_in.due.pop_due(now) {
+            persist::touch(&mut self.dirty, Kind::RepairIn, &id);
             let Some(e) = self.log.get(&id) else { continue };
             let msg = e.msg.clone();
             let wm = self.wire_message(&msg, None, Vec::new());
@@ -1032,11 +1133,12 @@ impl Channel {
     fn send_sync(&mut self, ctx: &mut Ctx<'_>, now: u64) {
         let has_repairs = ctx.cfg.repair.enabled && self.repair_out.has_eligible(now);
         if self.log.len() == 0 && !has_repairs {
-            self.sync_due = now + ctx.cfg.sync_interval_ms + ctx.rng.below(ctx.cfg.sync_backoff_ms);
+            self.sync_due =
+                now + ctx.cfg.sync_interval_ms + self.rng.below(ctx.cfg.sync_backoff_ms);
             return;
         }
         self.lamport = now.max(self.lamport.saturating_add(1));
-        let id = format!("sync-{:016x}", ctx.rng.next_u64());
+        let id = format!("sync-{:016x}", self.rng.next_u64());
         let history = self.causal_history(ctx);
         let repair = self.take_repair_requests(ctx, now);
         let bloom = self.bloom_field();

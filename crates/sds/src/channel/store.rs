@@ -4,10 +4,11 @@
 
 use super::Id;
 use crate::bloom::ItemHash;
+use crate::fastmap::HashMap;
 use crate::timer::DeadlineQueue;
 use crate::wire::HistoryEntry;
 use bytes::Bytes;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 /// A content message as kept in the log and the buffers: what is needed to
@@ -31,6 +32,8 @@ pub(crate) struct LogEntry {
     /// When we last sent or received a copy of it (SDS-R: a copy seen just
     /// now means someone already answered a repair request for it).
     pub last_seen: u64,
+    /// Delivery sequence number (order of delivery or sending).
+    pub seq: u64,
 }
 
 /// The local log, ordered by (lamport timestamp, message id bytewise).
@@ -84,28 +87,45 @@ impl Log {
     }
 }
 
-/// A FIFO-bounded set of ids.
+/// A FIFO-bounded set of ids, each with its insertion sequence number.
 #[derive(Debug, Default)]
 pub(crate) struct BoundedSet {
-    set: HashSet<Id>,
+    set: HashMap<Id, u64>,
     order: VecDeque<Id>,
+    next: u64,
 }
 
 impl BoundedSet {
     pub fn contains(&self, id: &str) -> bool {
-        self.set.contains(id)
+        self.set.contains_key(id)
     }
 
-    pub fn insert(&mut self, id: Id, cap: usize) {
-        if cap == 0 || !self.set.insert(id.clone()) {
-            return;
+    /// The insertion sequence number of `id`.
+    pub fn seq(&self, id: &str) -> Option<u64> {
+        self.set.get(id).copied()
+    }
+
+    /// Inserts `id` (a no-op if present); returns the ids pushed out.
+    pub fn insert(&mut self, id: Id, cap: usize) -> Vec<Id> {
+        self.insert_with_seq(id, self.next, cap)
+    }
+
+    /// Inserts with a given sequence number (restoring from a store).
+    pub fn insert_with_seq(&mut self, id: Id, seq: u64, cap: usize) -> Vec<Id> {
+        let mut out = Vec::new();
+        if cap == 0 || self.set.contains_key(&id) {
+            return out;
         }
+        self.next = self.next.max(seq + 1);
+        self.set.insert(id.clone(), seq);
         self.order.push_back(id);
         while self.order.len() > cap {
             if let Some(old) = self.order.pop_front() {
                 self.set.remove(&old);
+                out.push(old);
             }
         }
+        out
     }
 }
 
@@ -159,6 +179,21 @@ impl Outgoing {
     pub fn get_mut(&mut self, id: &str) -> Option<&mut OutEntry> {
         let seq = self.index.get(id)?;
         self.entries.get_mut(seq)
+    }
+
+    /// An entry with its send-order number.
+    pub fn get(&self, id: &str) -> Option<(u64, &OutEntry)> {
+        let seq = self.index.get(id)?;
+        self.entries.get(seq).map(|e| (*seq, e))
+    }
+
+    /// Inserts at a given send-order number (restoring from a store).
+    pub fn insert_with_seq(&mut self, seq: u64, entry: OutEntry, resend_at: u64) {
+        self.next_seq = self.next_seq.max(seq + 1);
+        let id = entry.msg.id.clone();
+        self.index.insert(id.clone(), seq);
+        self.entries.insert(seq, entry);
+        self.resend.set(id, resend_at);
     }
 
     /// The oldest entry's id.
@@ -239,8 +274,9 @@ impl Incoming {
     }
 
     /// Marks `dep` as resolved (present, or lost when `lost`) for every
-    /// message waiting for it; returns those that have nothing left to wait for.
-    pub fn resolve(&mut self, dep: &str, lost: bool) -> Vec<Id> {
+    /// message waiting for it; returns those that have nothing left to wait
+    /// for, and passes every changed message to `touched`.
+    pub fn resolve(&mut self, dep: &str, lost: bool, mut touched: impl FnMut(&Id)) -> Vec<Id> {
         let mut ready = Vec::new();
         let Some(waiting) = self.waiters.remove(dep) else {
             return ready;
@@ -250,6 +286,7 @@ impl Incoming {
                 let before = b.unmet.len();
                 b.unmet.retain(|d| **d != *dep);
                 if b.unmet.len() < before {
+                    touched(&w);
                     if lost {
                         b.lost.push(dep.to_string());
                     }

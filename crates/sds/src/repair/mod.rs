@@ -7,9 +7,9 @@
 
 pub mod timing;
 
+use crate::fastmap::HashMap;
 use crate::timer::DeadlineQueue;
 use crate::wire::HistoryEntry;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 type Id = Arc<str>;
@@ -34,21 +34,47 @@ pub(crate) struct RepairOut {
 }
 
 impl RepairOut {
-    /// Adds an entry unless present; evicts the furthest-due entry beyond `cap`.
-    pub fn add(&mut self, id: Id, entry: HistoryEntry, t_req: u64, expires: u64, cap: usize) {
+    /// Adds an entry unless present; evicts the furthest-due entries beyond
+    /// `cap` and returns their ids.
+    pub fn add(
+        &mut self,
+        id: Id,
+        entry: HistoryEntry,
+        t_req: u64,
+        expires: u64,
+        cap: usize,
+    ) -> Vec<Id> {
+        let mut evicted = Vec::new();
         if cap == 0 || self.entries.contains_key(&id) {
-            return;
+            return evicted;
         }
         self.entries
             .insert(id.clone(), OutRepair { entry, attempts: 0 });
         self.due.set(id.clone(), t_req);
         self.expiry.set(id, expires);
         while self.entries.len() > cap {
-            let Some(furthest) = self.due.iter().last().map(|(_, k)| k.clone()) else {
+            let furthest = self.due.last().or_else(|| self.expiry.last());
+            let Some(furthest) = furthest.map(|(_, k)| k.clone()) else {
                 break;
             };
             self.remove(&furthest);
+            evicted.push(furthest);
         }
+        evicted
+    }
+
+    /// An entry, for persisting it.
+    pub fn get(&self, id: &str) -> Option<&OutRepair> {
+        self.entries.get(id)
+    }
+
+    /// Restores an entry from a store.
+    pub fn restore(&mut self, id: Id, e: OutRepair, due: Option<u64>, expires: u64) {
+        if let Some(d) = due {
+            self.due.set(id.clone(), d);
+        }
+        self.expiry.set(id.clone(), expires);
+        self.entries.insert(id, e);
     }
 
     pub fn remove(&mut self, id: &str) -> Option<OutRepair> {
@@ -58,14 +84,18 @@ impl RepairOut {
         Some(e)
     }
 
-    /// Postpones an entry (another participant asked for it first).
-    pub fn postpone(&mut self, id: &str, until: u64) {
-        if let Some((k, _)) = self.entries.get_key_value(id) {
-            let k = k.clone();
-            if self.due.get(&k).is_some_and(|d| d < until) {
-                self.due.set(k, until);
-            }
+    /// Postpones an entry (another participant asked for it first); returns
+    /// whether it was moved.
+    pub fn postpone(&mut self, id: &str, until: u64) -> bool {
+        let Some((k, _)) = self.entries.get_key_value(id) else {
+            return false;
+        };
+        let k = k.clone();
+        if self.due.get(&k).is_some_and(|d| d < until) {
+            self.due.set(k, until);
+            return true;
         }
+        false
     }
 
     /// Takes up to `max` eligible entries (due at `now`), most overdue first;
@@ -124,18 +154,22 @@ impl RepairIn {
         self.due.get(id).is_some()
     }
 
-    /// Adds a request unless present (a repeated request does not push T_resp back).
-    pub fn add(&mut self, id: Id, t_resp: u64, cap: usize) {
+    /// Adds a request unless present (a repeated request does not push
+    /// T_resp back); evicts the furthest entries beyond `cap` and returns them.
+    pub fn add(&mut self, id: Id, t_resp: u64, cap: usize) -> Vec<Id> {
+        let mut evicted = Vec::new();
         if cap == 0 || self.due.get(&id).is_some() {
-            return;
+            return evicted;
         }
         self.due.set(id, t_resp);
         while self.due.len() > cap {
-            let Some(furthest) = self.due.iter().last().map(|(_, k)| k.clone()) else {
+            let Some(furthest) = self.due.last().map(|(_, k)| k.clone()) else {
                 break;
             };
             self.due.remove(&furthest);
+            evicted.push(furthest);
         }
+        evicted
     }
 
     pub fn remove(&mut self, id: &str) -> bool {

@@ -43,6 +43,30 @@ impl MemoryStore {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// An independent copy of the data (clones share it).
+    pub fn deep_copy(&self) -> MemoryStore {
+        let copy = MemoryStore::new();
+        {
+            let src = self.lock();
+            let mut dst = copy.lock();
+            for (name, c) in &src.channels {
+                dst.channels.insert(
+                    name.clone(),
+                    ChannelRows {
+                        meta: c.meta.clone(),
+                        log: c.log.clone(),
+                        outgoing: c.outgoing.clone(),
+                        incoming: c.incoming.clone(),
+                        repair_out: c.repair_out.clone(),
+                        repair_in: c.repair_in.clone(),
+                        remembered: c.remembered.clone(),
+                    },
+                );
+            }
+        }
+        copy
+    }
+
     /// Makes the next `n` calls to `apply` fail (fault injection).
     pub fn fail_next_writes(&self, n: usize) {
         self.lock().fail_writes = n;
@@ -103,7 +127,9 @@ impl Store for MemoryStore {
             put(&mut c.incoming, &ch.incoming_upserts, |r| r.id.clone());
             put(&mut c.repair_out, &ch.repair_out_upserts, |r| r.id.clone());
             put(&mut c.repair_in, &ch.repair_in_upserts, |r| r.id.clone());
-            put(&mut c.remembered, &ch.remembered_upserts, |r| (r.kind, r.id.clone()));
+            put(&mut c.remembered, &ch.remembered_upserts, |r| {
+                (r.kind, r.id.clone())
+            });
             for id in &ch.log_deletes {
                 c.log.remove(id);
             }
@@ -124,7 +150,11 @@ impl Store for MemoryStore {
             }
         }
         inner.applied += 1;
-        inner.rows += changes.channels.iter().map(ChannelChanges::rows).sum::<usize>();
+        inner.rows += changes
+            .channels
+            .iter()
+            .map(ChannelChanges::rows)
+            .sum::<usize>();
         Ok(())
     }
 

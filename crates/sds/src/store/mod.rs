@@ -79,6 +79,9 @@ pub struct ChannelMeta {
     pub last_broadcast: u64,
     /// When the next sync is due.
     pub sync_due: u64,
+    /// State of the channel's random back-offs (so a restarted participant
+    /// behaves as if it had never stopped).
+    pub rng_state: u64,
 }
 
 /// A log entry.
@@ -154,13 +157,17 @@ pub struct RepairInRecord {
     pub t_resp: u64,
 }
 
-/// Which memory an id belongs to.
+/// Which memory an id belongs to (ids the protocol remembers besides the log and buffers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Remembered {
     /// Evicted from the log (still a duplicate and a met dependency).
     Evicted,
     /// Marked met, or declared lost.
     Met,
+    /// Delivered, not yet named in any causal history we saw (`seq`: delivery order).
+    Unannounced,
+    /// One of our own messages nobody has shown to have yet.
+    OwnNews,
 }
 
 /// An id remembered as evicted or met; `seq` orders the FIFO memory.

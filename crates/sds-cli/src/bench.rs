@@ -1,0 +1,309 @@
+//! `sds bench`: the workloads we compare with nim-sds and `@waku/sds`
+//! (see `docs/bench.md`).
+//!
+//! With the default configuration and 100-byte contents:
+//! - `send`: A sends N messages, none acknowledged; the encoded bytes are
+//!   produced (taken out of `poll_transmit`);
+//! - `receive-in-order`: B receives them in send order;
+//! - `receive-random`: C receives them in a seeded random order.
+//!
+//! Only the workload loop is timed; inputs are prepared before.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use bytes::Bytes;
+use clap::Args;
+use serde_json::json;
+
+use sds::{ChannelConfig, Config, Dialect, Event, Participant};
+
+/// Arguments of `sds bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Number of messages.
+    #[arg(long, default_value_t = 10_000)]
+    n: usize,
+    /// Seed of the contents, ids and the random receive order.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+const CHANNEL: &str = "bench";
+const T0: u64 = 1_700_000_000_000;
+const CONTENT_LEN: usize = 100;
+
+/// splitmix64: a small deterministic generator for inputs and shuffles.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// One workload's result.
+struct Workload {
+    name: &'static str,
+    seconds: f64,
+    n: usize,
+    /// Peak RSS during the workload minus RSS before it.
+    rss_growth: u64,
+}
+
+/// The largest VmHWM seen so far (it is reset before each workload).
+static PEAK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn note_peak() -> u64 {
+    let hwm = proc_status_kb("VmHWM:").unwrap_or(0);
+    PEAK.fetch_max(hwm, std::sync::atomic::Ordering::Relaxed);
+    hwm
+}
+
+impl Workload {
+    fn ops_per_sec(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.n as f64 / self.seconds
+        } else {
+            f64::INFINITY
+        }
+    }
+}
+
+fn proc_status_kb(field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace()
+        .nth(1)?
+        .parse::<u64>()
+        .ok()
+        .map(|kb| kb * 1024)
+}
+
+/// Resets the peak RSS (VmHWM) to the current RSS (Linux ≥ 4.0); best effort.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn measure<F: FnOnce()>(name: &'static str, n: usize, f: F) -> Workload {
+    note_peak();
+    let before = proc_status_kb("VmRSS:").unwrap_or(0);
+    reset_peak_rss();
+    let start = Instant::now();
+    f();
+    let seconds = start.elapsed().as_secs_f64();
+    let peak = note_peak();
+    Workload {
+        name,
+        seconds,
+        n,
+        rss_growth: peak.saturating_sub(before),
+    }
+}
+
+/// The bench configuration: defaults, with the buffer caps raised to `n`.
+fn bench_config(n: usize) -> (Config, bool) {
+    let mut c = Config::default();
+    let raised = n > c.max_log || n > c.max_outgoing || n > c.max_incoming;
+    if raised {
+        c.max_log = c.max_log.max(n);
+        c.max_outgoing = c.max_outgoing.max(n);
+        c.max_incoming = c.max_incoming.max(n);
+        c.max_evicted_ids = c.max_evicted_ids.max(n);
+    }
+    (c, raised)
+}
+
+fn participant(id: &str, config: &Config) -> Result<Participant, String> {
+    let mut p = Participant::new(id, config.clone()).map_err(|e| e.to_string())?;
+    p.configure_channel(CHANNEL, ChannelConfig::new(Dialect::Spec), T0)
+        .map_err(|e| e.to_string())?;
+    Ok(p)
+}
+
+/// Receives `msgs` in the order of `order`; returns the number delivered.
+fn receive_all(p: &mut Participant, msgs: &[Bytes], order: &[usize]) -> Result<u64, String> {
+    let mut delivered = 0;
+    for (j, &i) in order.iter().enumerate() {
+        p.receive(msgs[i].clone(), None, T0 + j as u64)
+            .map_err(|e| format!("receive: {e}"))?;
+        while let Some(e) = p.poll_event() {
+            if matches!(e, Event::Delivered { .. }) {
+                delivered += 1;
+            }
+        }
+        while p.poll_transmit().is_some() {}
+    }
+    Ok(delivered)
+}
+
+/// Runs the workloads and prints the results.
+pub fn run(args: &BenchArgs) -> ExitCode {
+    match bench(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sds bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench(args: &BenchArgs) -> Result<(), String> {
+    let n = args.n;
+    if n == 0 {
+        return Err("--n must be at least 1".into());
+    }
+    let (config, raised) = bench_config(n);
+
+    // Inputs: ids (64 hex characters, like sha256 ids) and 100-byte contents.
+    let mut rng = SplitMix(args.seed);
+    let ids: Vec<String> = (0..n)
+        .map(|_| (0..4).map(|_| format!("{:016x}", rng.next())).collect())
+        .collect();
+    let contents: Vec<Bytes> = (0..n)
+        .map(|_| {
+            let v: Vec<u8> = (0..CONTENT_LEN).map(|_| rng.next() as u8).collect();
+            Bytes::from(v)
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        order.swap(i, rng.below(i + 1));
+    }
+    let in_order: Vec<usize> = (0..n).collect();
+
+    // send: the bytes are produced and handed over (dropped), as a broadcast
+    // would; keeping 20 KB per message here would time the kernel zeroing
+    // fresh pages rather than the protocol.
+    let mut a = participant("bench-a", &config)?;
+    let mut send_err = None;
+    let mut produced = 0usize;
+    let send = measure("send", n, || {
+        for (i, (id, c)) in ids.iter().zip(&contents).enumerate() {
+            if let Err(e) = a.send(CHANNEL, id, c.clone(), T0 + i as u64) {
+                send_err = Some(e.to_string());
+                return;
+            }
+            while let Some(t) = a.poll_transmit() {
+                produced += usize::from(!t.bytes.is_empty());
+            }
+        }
+    });
+    if let Some(e) = send_err {
+        return Err(format!("send: {e}"));
+    }
+    if produced != n {
+        return Err(format!("send produced {produced} messages, expected {n}"));
+    }
+    // The same messages again (same participant, inputs and clock: the same
+    // bytes), kept as the inputs of the receive workloads. Not timed.
+    let mut a2 = participant("bench-a", &config)?;
+    let mut msgs: Vec<Bytes> = Vec::with_capacity(n);
+    for (i, (id, c)) in ids.iter().zip(&contents).enumerate() {
+        a2.send(CHANNEL, id, c.clone(), T0 + i as u64)
+            .map_err(|e| format!("send: {e}"))?;
+        while let Some(t) = a2.poll_transmit() {
+            msgs.push(t.bytes);
+        }
+    }
+    drop(a2);
+    if msgs.len() != n {
+        return Err(format!(
+            "send produced {} messages, expected {n}",
+            msgs.len()
+        ));
+    }
+    let outgoing = a.channel_state(CHANNEL).map_or(0, |s| s.outgoing.len());
+    drop(a);
+    let input_bytes: usize = msgs.iter().map(Bytes::len).sum();
+    let message_bytes = msgs[n - 1].len();
+
+    // receive-in-order
+    let mut b = participant("bench-b", &config)?;
+    let mut res = Ok(0);
+    let recv_in_order = measure("receive-in-order", n, || {
+        res = receive_all(&mut b, &msgs, &in_order);
+    });
+    let delivered_in_order = res?;
+    drop(b);
+
+    // receive-random
+    let mut c = participant("bench-c", &config)?;
+    let mut res = Ok(0);
+    let recv_random = measure("receive-random", n, || {
+        res = receive_all(&mut c, &msgs, &order);
+    });
+    let delivered_random = res?;
+    drop(c);
+
+    if delivered_in_order != n as u64 || delivered_random != n as u64 {
+        return Err(format!(
+            "expected {n} deliveries per receiver, got {delivered_in_order} in order and \
+             {delivered_random} in random order"
+        ));
+    }
+    if outgoing != n {
+        return Err(format!(
+            "expected {n} unacknowledged messages, found {outgoing}"
+        ));
+    }
+
+    note_peak();
+    let peak_rss = PEAK.load(std::sync::atomic::Ordering::Relaxed);
+    let workloads = [send, recv_in_order, recv_random];
+    if args.json {
+        let v = json!({
+            "n": n,
+            "workloads": workloads.iter().map(|w| json!({
+                "name": w.name,
+                "ops_per_sec": w.ops_per_sec(),
+                "seconds": w.seconds,
+                "rss_growth_bytes": w.rss_growth,
+            })).collect::<Vec<_>>(),
+            "message_bytes": message_bytes,
+            "peak_rss_bytes": peak_rss,
+            "input_bytes": input_bytes,
+            "caps_raised_to_n": raised,
+        });
+        println!("{v}");
+    } else {
+        println!("sds bench: N = {n}, 100-byte contents, default config (spec dialect)");
+        if raised {
+            println!(
+                "note: N is above the default caps (10 000): max_log, max_outgoing, \
+                 max_incoming and max_evicted_ids raised to {n}"
+            );
+        }
+        println!(
+            "{:<18} {:>12} {:>14} {:>14}",
+            "workload", "seconds", "ops/s", "RSS growth"
+        );
+        for w in &workloads {
+            println!(
+                "{:<18} {:>12.4} {:>14.0} {:>11.1} MB",
+                w.name,
+                w.seconds,
+                w.ops_per_sec(),
+                w.rss_growth as f64 / 1e6
+            );
+        }
+        println!("steady-state message: {message_bytes} bytes");
+        println!(
+            "encoded messages held by the bench: {:.1} MB",
+            input_bytes as f64 / 1e6
+        );
+        println!("peak RSS (VmHWM): {:.1} MB", peak_rss as f64 / 1e6);
+    }
+    Ok(())
+}
