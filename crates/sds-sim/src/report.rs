@@ -522,8 +522,14 @@ impl Report {
         if d.missing_pairs > 0 {
             let _ = writeln!(
                 o,
-                "  missing      {} (member, message) pairs at the end; {} of them are of messages that no causal history ever named ({} such messages in all): receivers that lost those cannot detect the gap",
-                thousands(d.missing_pairs),
+                "  missing      {} (member, message) pairs at the end",
+                thousands(d.missing_pairs)
+            );
+        }
+        if d.missing_pairs_never_named > 0 {
+            let _ = writeln!(
+                o,
+                "  never named  {} of them are of messages that no causal history ever named ({} such messages): receivers that lost those cannot detect the gap",
                 thousands(d.missing_pairs_never_named),
                 thousands(d.messages_never_named)
             );
