@@ -7,6 +7,7 @@ use std::process::ExitCode;
 mod bench;
 mod decode;
 mod peer;
+mod sim;
 
 /// Scalable Data Sync (LIP-109) tools.
 #[derive(Debug, Parser)]
@@ -20,6 +21,8 @@ struct Cli {
 enum Command {
     /// Decode one SDS message (spec or nim dialect, detected) and print it as one line of JSON.
     Decode(decode::DecodeArgs),
+    /// Run a deterministic network simulation (default scenario, or --scenario FILE.toml).
+    Sim(sim::SimArgs),
     /// Run one participant driven by JSON lines on stdin (see docs/peer.md).
     Peer(peer::PeerArgs),
     /// Measure send and receive throughput and peak memory (see docs/bench.md).
@@ -29,6 +32,7 @@ enum Command {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Decode(args) => decode::run(&args),
+        Command::Sim(args) => sim::run(&args),
         Command::Peer(args) => peer::run(&args),
         Command::Bench(args) => bench::run(&args),
     }

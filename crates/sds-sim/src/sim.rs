@@ -1,0 +1,1560 @@
+//! The discrete-event engine: participants, event queue, network, store node,
+//! workload, churn, metrics and invariants.
+
+use crate::checker::{Checker, Violation, ViolationKind};
+use crate::fasthash::FastMap;
+use crate::network::{LinkOutcome, Network};
+use crate::report::{
+    quantile_with_infinite, Acks, Bucket, Consistency, Delivery, Detection, Furps, Invariants,
+    NetStats, Percentiles, ReasonBytes, Report, Sample, Settings, StoreStats, WireBytes,
+};
+use crate::rng::{mix64, SimRng};
+use crate::scenario::{ms, parse_ranges, Arrival, LossModel, Membership, Scenario, ScenarioError};
+use bytes::Bytes;
+use sds::{Event, Participant, Transmit, TransmitReason};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap, HashSet};
+use std::time::Instant;
+
+/// A hook called when a participant goes offline or comes back (churn).
+///
+/// Participants come back with their in-memory state; a persistence layer can
+/// use this hook to replace the participant with one restored from its store.
+pub trait ChurnHook {
+    /// Participant `index` went offline at `now_ms` (simulated ms).
+    fn went_offline(&mut self, index: usize, participant: &Participant, now_ms: u64) {
+        let _ = (index, participant, now_ms);
+    }
+    /// Participant `index` comes back at `now_ms`; the hook may replace it.
+    fn came_online(&mut self, index: usize, participant: &mut Participant, now_ms: u64) {
+        let _ = (index, participant, now_ms);
+    }
+}
+
+/// Why a simulation could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// The scenario is invalid.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// The core refused the configuration.
+    #[error("the sds core rejected the configuration: {0}")]
+    Config(String),
+}
+
+const NONE: u32 = u32::MAX;
+const MAX_ANOMALIES: usize = 30;
+
+#[derive(Debug)]
+enum Ev {
+    Arrival {
+        to: u32,
+        bytes: Bytes,
+        first_of: u32,
+    },
+    Timer {
+        p: u32,
+        at: u64,
+    },
+    Send {
+        p: u32,
+    },
+    Churn {
+        p: u32,
+        online: bool,
+    },
+    StoreQuery {
+        p: u32,
+        m: u32,
+    },
+    StoreReply {
+        p: u32,
+        m: u32,
+        found: bool,
+    },
+    Sample,
+}
+
+struct Item {
+    time: u64,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Item {
+    fn eq(&self, o: &Self) -> bool {
+        (self.time, self.seq) == (o.time, o.seq)
+    }
+}
+impl Eq for Item {}
+impl PartialOrd for Item {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Item {
+    // Reversed: the heap pops the earliest (time, seq).
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.time, o.seq).cmp(&(self.time, self.seq))
+    }
+}
+
+struct MsgInfo {
+    sender: u32,
+    channel: u16,
+    sent_at: u64,
+    lamport: u64,
+    deps: Box<[u32]>,
+    acked_at: Option<u64>,
+    not_acked: bool,
+    /// Transmissions whose causal history named this message.
+    named: u32,
+}
+
+struct Miss {
+    due: u64,
+    detected: Option<u64>,
+    by_event: bool,
+}
+
+#[derive(Default, Clone, Copy)]
+struct FieldBytes {
+    content: u64,
+    bloom: u64,
+    history: u64,
+    repair: u64,
+}
+
+fn reason_index(r: TransmitReason) -> usize {
+    match r {
+        TransmitReason::New => 0,
+        TransmitReason::Resend => 1,
+        TransmitReason::Sync => 2,
+        TransmitReason::Repair => 3,
+        TransmitReason::Ephemeral => 4,
+    }
+}
+const REASONS: [&str; 5] = ["new", "resend", "sync", "repair", "ephemeral"];
+
+/// One simulation run. Build it with [`Simulation::new`], run it with
+/// [`Simulation::run`] (or [`Simulation::run_with_progress`]).
+pub struct Simulation {
+    sc: Scenario,
+    limits: sds::wire::Limits,
+    epoch: u64,
+    now: u64,
+    end: u64,
+    queue: BinaryHeap<Item>,
+    seq: u64,
+    events: u64,
+    parts: Vec<Participant>,
+    names: Vec<String>,
+    online: Vec<bool>,
+    offline_depth: Vec<u32>,
+    armed: Vec<Option<u64>>,
+    fired: Vec<(u64, u32)>,
+    chan_names: Vec<String>,
+    chan_index: FastMap<String, u16>,
+    chan_members: Vec<Vec<u32>>,
+    member_chans: Vec<Vec<u16>>,
+    net: Network,
+    wl_rng: SimRng,
+    workload_end: u64,
+    msgs: Vec<MsgInfo>,
+    checker: Checker,
+    hook: Option<Box<dyn ChurnHook>>,
+    // store
+    store_on: bool,
+    store_latency: u64,
+    store_delay: u64,
+    store: FastMap<u32, (Bytes, u64)>,
+    pending_queries: HashSet<u64>,
+    store_stats: StoreStats,
+    // metrics
+    latencies: Vec<u32>,
+    delivered_pairs: u64,
+    expected_pairs: u64,
+    misses: FastMap<u64, Miss>,
+    offline_misses: Vec<Vec<u32>>,
+    timeline: Vec<Sample>,
+    by_reason: [ReasonBytes; 5],
+    fields: FieldBytes,
+    part_bytes: Vec<u64>,
+    received_bytes: u64,
+    store_reply_bytes: u64,
+    net_stats: NetStats,
+    sends_skipped: u64,
+    ephemeral_sent: u64,
+    ephemeral_expected: u64,
+    ephemeral_received: u64,
+    lost_declared: u64,
+    last_send: u64,
+    // consistency: per participant, per membership slot: (sum of hashes, count)
+    fps: Vec<Vec<(u64, u32)>>,
+    multisets: Vec<FastMap<(u64, u32), u32>>,
+    inconsistent: usize,
+    was_consistent: bool,
+    transitions: Vec<(u64, bool)>,
+    anomalies: Vec<String>,
+    anomaly_count: u64,
+    timer_spins: u64,
+}
+
+/// Hex id of message `m`: 16 hex digits of the index, then filler derived
+/// from the seed, up to `len` characters. Ids of one run have the same
+/// length, so their string order is their index order.
+pub fn message_id(m: u32, len: usize, seed: u64) -> String {
+    let mut s = format!("{:016x}", m);
+    let mut h = mix64(seed ^ u64::from(m).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    while s.len() < len {
+        h = mix64(h);
+        s.push_str(&format!("{h:016x}"));
+    }
+    s.truncate(len);
+    s
+}
+
+fn content_fp(m: u32) -> u64 {
+    mix64(u64::from(m) ^ 0x005e_ed0f_c0ff_ee00) | 1
+}
+
+fn pair_key(p: u32, m: u32) -> u64 {
+    (u64::from(p) << 32) | u64::from(m)
+}
+
+impl Simulation {
+    /// Prepares a run of `scenario` (validated here too).
+    pub fn new(scenario: &Scenario) -> Result<Simulation, SimError> {
+        scenario.validate()?;
+        let sc = scenario.clone();
+        let n = sc.participants;
+        let cfg = sc.sds.to_config(n, sc.seed);
+        let limits = cfg.limits.clone();
+        let epoch = sc.epoch_ms;
+        let width = (n - 1).to_string().len().max(3);
+        let names: Vec<String> = (0..n).map(|i| format!("peer-{i:0width$}")).collect();
+
+        // Channels and membership.
+        let cc = &sc.channels;
+        let chan_names: Vec<String> = (0..cc.count).map(|i| format!("channel-{i}")).collect();
+        let mut member_chans: Vec<Vec<u16>> = vec![Vec::new(); n];
+        match cc.membership {
+            Membership::All => {
+                for m in member_chans.iter_mut() {
+                    *m = (0..cc.count as u16).collect();
+                }
+            }
+            Membership::Subset => {
+                let mut rng = SimRng::stream(sc.seed, 0x6368_616e);
+                // Round-robin first so that every channel gets two members,
+                // then random distinct channels.
+                let mut next = 0usize;
+                for (i, m) in member_chans.iter_mut().enumerate() {
+                    if i < 2 * cc.count {
+                        m.push((next % cc.count) as u16);
+                        next += 1;
+                    }
+                    while m.len() < cc.per_participant {
+                        let c = rng.below(cc.count as u64) as u16;
+                        if !m.contains(&c) {
+                            m.push(c);
+                        }
+                    }
+                    m.sort_unstable();
+                }
+            }
+        }
+        let mut chan_members: Vec<Vec<u32>> = vec![Vec::new(); cc.count];
+        for (p, cs) in member_chans.iter().enumerate() {
+            for &c in cs {
+                chan_members[c as usize].push(p as u32);
+            }
+        }
+        let mut chan_index = FastMap::default();
+        for (i, c) in chan_names.iter().enumerate() {
+            chan_index.insert(c.clone(), i as u16);
+        }
+
+        let mut parts = Vec::with_capacity(n);
+        let ccfg = sc.sds.channel_config();
+        for (i, name) in names.iter().enumerate() {
+            let mut p = Participant::new(name.clone(), cfg.clone())
+                .map_err(|e| SimError::Config(e.to_string()))?;
+            for &c in &member_chans[i] {
+                p.configure_channel(&chan_names[c as usize], ccfg.clone(), epoch)
+                    .map_err(|e| SimError::Config(e.to_string()))?;
+            }
+            parts.push(p);
+        }
+        let net = Network::new(&sc)?;
+        let multisets: Vec<FastMap<(u64, u32), u32>> = chan_members
+            .iter()
+            .map(|ms| {
+                let mut m = FastMap::default();
+                if !ms.is_empty() {
+                    m.insert((0, 0), ms.len() as u32);
+                }
+                m
+            })
+            .collect();
+        let fps = member_chans.iter().map(|c| vec![(0, 0); c.len()]).collect();
+        let mut sim = Simulation {
+            limits,
+            epoch,
+            now: 0,
+            end: sc.end_ms(),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            events: 0,
+            parts,
+            names,
+            online: vec![true; n],
+            offline_depth: vec![0; n],
+            armed: vec![None; n],
+            fired: vec![(u64::MAX, 0); n],
+            chan_names,
+            chan_index,
+            chan_members,
+            member_chans,
+            net,
+            wl_rng: SimRng::stream(sc.seed, 0x776f_726b),
+            workload_end: sc.workload_end_ms(),
+            msgs: Vec::new(),
+            checker: Checker::new(n),
+            hook: None,
+            store_on: sc.store.enabled,
+            store_latency: sc.store.latency_ms,
+            store_delay: sc.store.query_delay_ms,
+            store: FastMap::default(),
+            pending_queries: HashSet::new(),
+            store_stats: StoreStats::default(),
+            latencies: Vec::new(),
+            delivered_pairs: 0,
+            expected_pairs: 0,
+            misses: FastMap::default(),
+            offline_misses: vec![Vec::new(); n],
+            timeline: Vec::new(),
+            by_reason: [ReasonBytes::default(); 5],
+            fields: FieldBytes::default(),
+            part_bytes: vec![0; n],
+            received_bytes: 0,
+            store_reply_bytes: 0,
+            net_stats: NetStats::default(),
+            sends_skipped: 0,
+            ephemeral_sent: 0,
+            ephemeral_expected: 0,
+            ephemeral_received: 0,
+            lost_declared: 0,
+            last_send: 0,
+            fps,
+            multisets,
+            inconsistent: 0,
+            was_consistent: true,
+            transitions: vec![(0, true)],
+            anomalies: Vec::new(),
+            anomaly_count: 0,
+            timer_spins: 0,
+            sc,
+        };
+        sim.schedule_initial()?;
+        Ok(sim)
+    }
+
+    /// Installs a churn hook.
+    pub fn set_churn_hook(&mut self, hook: Box<dyn ChurnHook>) {
+        self.hook = Some(hook);
+    }
+
+    /// The participants (e.g. to inspect their state after a run).
+    pub fn participants(&self) -> &[Participant] {
+        &self.parts
+    }
+
+    /// Index of a participant by id.
+    pub fn participant_index(&self, id: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == id)
+    }
+
+    /// Name of a channel by index.
+    pub fn channel_name(&self, c: usize) -> &str {
+        &self.chan_names[c]
+    }
+
+    /// Simulated end (ms).
+    pub fn end_ms(&self) -> u64 {
+        self.end
+    }
+
+    fn push(&mut self, time: u64, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Item {
+            time,
+            seq: self.seq,
+            ev,
+        });
+    }
+
+    fn anomaly(&mut self, text: String) {
+        self.anomaly_count += 1;
+        if self.anomalies.len() < MAX_ANOMALIES {
+            self.anomalies
+                .push(format!("t={:.3}s {text}", self.now as f64 / 1000.0));
+        }
+    }
+
+    fn unix(&self) -> u64 {
+        self.epoch + self.now
+    }
+
+    fn schedule_initial(&mut self) -> Result<(), ScenarioError> {
+        let n = self.sc.participants;
+        for p in 0..n {
+            self.rearm(p);
+        }
+        // Workload.
+        let senders = ((self.sc.workload.sender_share * n as f64).round() as usize).min(n);
+        let start = ms(self.sc.workload.start_s);
+        let interval = self.sc.workload.interval_s * 1000.0;
+        for p in 0..senders {
+            let first = match self.sc.workload.arrival {
+                Arrival::Poisson => self.wl_rng.exp(interval),
+                Arrival::Fixed => self.wl_rng.next_f64() * interval,
+            };
+            let t = start + first.round() as u64;
+            if t < self.workload_end {
+                self.push(t, Ev::Send { p: p as u32 });
+            }
+        }
+        // Churn.
+        let mut rng = SimRng::stream(self.sc.seed, 0x6368_7572);
+        let ch = self.sc.churn.clone();
+        if ch.fraction > 0.0 {
+            let (cs, ce) = (ms(ch.start_s), self.sc.churn_end_ms());
+            for p in 0..n {
+                if !rng.chance(ch.fraction) {
+                    continue;
+                }
+                let mut t = cs as f64 + rng.exp(ch.mean_online_s * 1000.0);
+                while (t as u64) < ce {
+                    let off = t as u64;
+                    let back = ((t + rng.exp(ch.mean_offline_s * 1000.0)) as u64).min(ce);
+                    if back > off {
+                        self.push(
+                            off,
+                            Ev::Churn {
+                                p: p as u32,
+                                online: false,
+                            },
+                        );
+                        self.push(
+                            back,
+                            Ev::Churn {
+                                p: p as u32,
+                                online: true,
+                            },
+                        );
+                    }
+                    t = back as f64 + rng.exp(ch.mean_online_s * 1000.0);
+                }
+            }
+        }
+        for (i, o) in ch.offline.iter().enumerate() {
+            let who = parse_ranges(
+                &o.participants,
+                n,
+                &format!("churn.offline[{i}].participants"),
+            )?;
+            let (a, b) = (ms(o.start_s), ms(o.end_s));
+            if b > a {
+                for p in who {
+                    self.push(
+                        a,
+                        Ev::Churn {
+                            p: p as u32,
+                            online: false,
+                        },
+                    );
+                    self.push(
+                        b,
+                        Ev::Churn {
+                            p: p as u32,
+                            online: true,
+                        },
+                    );
+                }
+            }
+        }
+        self.push(0, Ev::Sample);
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ timers
+
+    fn rearm(&mut self, p: usize) {
+        if !self.online[p] {
+            return;
+        }
+        match self.parts[p].poll_timeout() {
+            Some(at) => {
+                if self.armed[p] == Some(at) {
+                    return;
+                }
+                self.armed[p] = Some(at);
+                let mut t = at.saturating_sub(self.epoch).max(self.now);
+                if t == self.now && self.fired[p].0 == self.now && self.fired[p].1 > 100 {
+                    // The core keeps asking for a timeout at a time that has
+                    // already been handled: step time forward.
+                    self.timer_spins += 1;
+                    if self.timer_spins == 1 {
+                        let name = self.names[p].clone();
+                        self.anomaly(format!(
+                            "{name}: poll_timeout stays at or before now after handle_timeout (timer spin); stepping 1 ms"
+                        ));
+                    }
+                    t += 1;
+                }
+                self.push(t, Ev::Timer { p: p as u32, at });
+            }
+            None => self.armed[p] = None,
+        }
+    }
+
+    fn drain(&mut self, p: usize) {
+        while let Some(tx) = self.parts[p].poll_transmit() {
+            self.broadcast(p, tx);
+        }
+        while let Some(ev) = self.parts[p].poll_event() {
+            self.on_event(p, ev);
+        }
+        self.rearm(p);
+    }
+
+    // ---------------------------------------------------------- messages
+
+    fn parse_id(&self, id: &str) -> Option<u32> {
+        if id.len() != self.sc.message_id_len {
+            return None;
+        }
+        let v = u64::from_str_radix(id.get(..16)?, 16).ok()?;
+        (v < self.msgs.len() as u64).then_some(v as u32)
+    }
+
+    fn slot(&self, p: usize, c: u16) -> Option<usize> {
+        self.member_chans[p].iter().position(|&x| x == c)
+    }
+
+    fn ms_change(&mut self, c: usize, key: (u64, u32), add: bool) {
+        let set = &mut self.multisets[c];
+        let before = set.len() > 1;
+        if add {
+            *set.entry(key).or_insert(0) += 1;
+        } else if let Some(v) = set.get_mut(&key) {
+            *v -= 1;
+            if *v == 0 {
+                set.remove(&key);
+            }
+        }
+        let after = set.len() > 1;
+        if before && !after {
+            self.inconsistent -= 1;
+        } else if !before && after {
+            self.inconsistent += 1;
+        }
+    }
+
+    /// `p`'s log gained `m` (channel `c`).
+    fn log_gained(&mut self, p: usize, c: u16, m: u32) {
+        let Some(slot) = self.slot(p, c) else {
+            let name = self.names[p].clone();
+            self.anomaly(format!(
+                "{name} got message #{m} of a channel it is not a member of"
+            ));
+            return;
+        };
+        let old = self.fps[p][slot];
+        let new = (old.0.wrapping_add(content_fp(m)), old.1 + 1);
+        self.fps[p][slot] = new;
+        if self.online[p] {
+            self.ms_change(c as usize, old, false);
+            self.ms_change(c as usize, new, true);
+        }
+    }
+
+    fn set_online(&mut self, p: usize, online: bool) {
+        for slot in 0..self.member_chans[p].len() {
+            let c = self.member_chans[p][slot] as usize;
+            let key = self.fps[p][slot];
+            self.ms_change(c, key, online);
+        }
+        self.online[p] = online;
+    }
+
+    fn record_miss(&mut self, r: usize, m: u32, due: u64) {
+        if self.checker.has(r, m) {
+            return;
+        }
+        let key = pair_key(r as u32, m);
+        if self.misses.contains_key(&key) {
+            return;
+        }
+        self.misses.insert(
+            key,
+            Miss {
+                due,
+                detected: None,
+                by_event: false,
+            },
+        );
+        if !self.online[r] {
+            self.offline_misses[r].push(m);
+        }
+    }
+
+    fn detected(&mut self, r: usize, m: u32, by_event: bool) {
+        if let Some(miss) = self.misses.get_mut(&pair_key(r as u32, m)) {
+            if miss.detected.is_none() {
+                miss.detected = Some(self.now);
+                miss.by_event = by_event;
+            }
+        }
+    }
+
+    /// Byte sizes of the fields of a transmitted message, as encoded.
+    fn field_bytes(&self, msg: sds::wire::Message, dialect: sds::Dialect) -> FieldBytes {
+        use sds::wire::{encoded_len, Message};
+        let base = encoded_len(&Message::default(), dialect);
+        let len = |m: Message| encoded_len(&m, dialect).saturating_sub(base) as u64;
+        FieldBytes {
+            content: len(Message {
+                content: msg.content,
+                ..Message::default()
+            }),
+            bloom: len(Message {
+                bloom_filter: msg.bloom_filter,
+                ..Message::default()
+            }),
+            history: len(Message {
+                causal_history: msg.causal_history,
+                ..Message::default()
+            }),
+            repair: len(Message {
+                repair_request: msg.repair_request,
+                ..Message::default()
+            }),
+        }
+    }
+
+    fn broadcast(&mut self, p: usize, tx: Transmit) {
+        let Some(&c) = self.chan_index.get(&tx.channel) else {
+            let name = self.names[p].clone();
+            self.anomaly(format!(
+                "{name} transmitted on unknown channel {:?}",
+                tx.channel
+            ));
+            return;
+        };
+        let len = tx.bytes.len() as u64;
+        let ri = reason_index(tx.reason);
+        self.by_reason[ri].count += 1;
+        self.by_reason[ri].bytes += len;
+        self.part_bytes[p] += len;
+        let m = self.parse_id(&tx.message_id);
+        let mut first_of = NONE;
+        // Decode once per transmission, for byte accounting and causal history.
+        match sds::wire::decode(tx.bytes.clone(), &self.limits) {
+            Ok(d) => {
+                for e in &d.message.causal_history {
+                    if let Some(x) = self.parse_id(&e.message_id) {
+                        self.msgs[x as usize].named += 1;
+                    }
+                }
+                if tx.reason == TransmitReason::New {
+                    if let Some(m) = m {
+                        let deps: Box<[u32]> = d
+                            .message
+                            .causal_history
+                            .iter()
+                            .filter_map(|e| self.parse_id(&e.message_id))
+                            .collect();
+                        let info = &mut self.msgs[m as usize];
+                        info.lamport = d.message.lamport_timestamp.unwrap_or(0);
+                        info.deps = deps;
+                        first_of = m;
+                    }
+                }
+                let f = self.field_bytes(d.message, d.dialect);
+                self.fields.content += f.content;
+                self.fields.bloom += f.bloom;
+                self.fields.history += f.history;
+                self.fields.repair += f.repair;
+            }
+            Err(e) => {
+                let name = self.names[p].clone();
+                self.anomaly(format!(
+                    "{name}: transmitted bytes ({:?}, {}) do not decode: {e}",
+                    tx.reason, tx.message_id
+                ));
+            }
+        }
+        if tx.reason == TransmitReason::New && m.is_none() {
+            let name = self.names[p].clone();
+            self.anomaly(format!(
+                "{name}: new transmission with unknown id {}",
+                tx.message_id
+            ));
+        }
+        if tx.reason == TransmitReason::Ephemeral {
+            self.ephemeral_expected += self.chan_members[c as usize].len() as u64 - 1;
+        }
+        if self.store_on
+            && matches!(
+                tx.reason,
+                TransmitReason::New | TransmitReason::Resend | TransmitReason::Repair
+            )
+        {
+            if let Some(m) = m {
+                let at = self.now + self.store_latency;
+                self.store
+                    .entry(m)
+                    .or_insert_with(|| (tx.bytes.clone(), at));
+            }
+        }
+        let members = std::mem::take(&mut self.chan_members[c as usize]);
+        for &r in &members {
+            let r = r as usize;
+            if r == p {
+                continue;
+            }
+            self.net_stats.packets += 1;
+            match self.net.transmit(p, r, self.now) {
+                LinkOutcome::Arrives(l, dup) => {
+                    self.push(
+                        self.now + l,
+                        Ev::Arrival {
+                            to: r as u32,
+                            bytes: tx.bytes.clone(),
+                            first_of,
+                        },
+                    );
+                    if let Some(l2) = dup {
+                        self.net_stats.duplicated += 1;
+                        self.push(
+                            self.now + l2,
+                            Ev::Arrival {
+                                to: r as u32,
+                                bytes: tx.bytes.clone(),
+                                first_of,
+                            },
+                        );
+                    }
+                }
+                LinkOutcome::Lost(l) => {
+                    self.net_stats.lost += 1;
+                    if first_of != NONE {
+                        self.record_miss(r, first_of, self.now + l);
+                    }
+                }
+                LinkOutcome::Partitioned(l) => {
+                    self.net_stats.partitioned += 1;
+                    if first_of != NONE {
+                        self.record_miss(r, first_of, self.now + l);
+                    }
+                }
+            }
+        }
+        self.chan_members[c as usize] = members;
+    }
+
+    fn on_event(&mut self, p: usize, ev: Event) {
+        match ev {
+            Event::Delivered {
+                message_id,
+                lost_dependencies,
+                channel,
+                ..
+            } => {
+                let Some(m) = self.parse_id(&message_id) else {
+                    self.checker.report(Violation {
+                        kind: ViolationKind::UnknownMessage,
+                        participant: p,
+                        message: None,
+                        at_ms: self.now,
+                        detail: format!(
+                            "{} delivered {message_id:?}, which nobody sent",
+                            self.names[p]
+                        ),
+                    });
+                    return;
+                };
+                let lost: Vec<u32> = lost_dependencies
+                    .iter()
+                    .filter_map(|id| self.parse_id(id))
+                    .collect();
+                let (c, sent_at) = (self.msgs[m as usize].channel, self.msgs[m as usize].sent_at);
+                if self.chan_names[c as usize] != channel {
+                    let name = self.names[p].clone();
+                    self.anomaly(format!(
+                        "{name} delivered #{m} on channel {channel:?}, sent on another"
+                    ));
+                }
+                let latency = self.now.saturating_sub(sent_at);
+                let deps = std::mem::take(&mut self.msgs[m as usize].deps);
+                self.checker.on_delivered(p, m, &deps, &lost, self.now);
+                self.msgs[m as usize].deps = deps;
+                self.latencies.push(latency.min(u64::from(u32::MAX)) as u32);
+                self.delivered_pairs += 1;
+                self.log_gained(p, c, m);
+                self.detected(p, m, false);
+            }
+            Event::Acknowledged { message_id, .. } => match self.parse_id(&message_id) {
+                Some(m) if self.msgs[m as usize].sender as usize == p => {
+                    let info = &mut self.msgs[m as usize];
+                    if info.acked_at.is_none() {
+                        info.acked_at = Some(self.now);
+                    }
+                }
+                _ => {
+                    let name = self.names[p].clone();
+                    self.anomaly(format!(
+                        "{name}: Acknowledged for {message_id}, not one of its messages"
+                    ));
+                }
+            },
+            Event::NotAcknowledged { message_id, .. } => {
+                if let Some(m) = self.parse_id(&message_id) {
+                    self.msgs[m as usize].not_acked = true;
+                }
+            }
+            Event::MissingDependencies { missing, .. } => {
+                for e in missing {
+                    let Some(m) = self.parse_id(&e.message_id) else {
+                        continue;
+                    };
+                    self.detected(p, m, true);
+                    if self.store_on
+                        && !self.checker.has(p, m)
+                        && self.pending_queries.insert(pair_key(p as u32, m))
+                    {
+                        self.push(
+                            self.now + self.store_delay,
+                            Ev::StoreQuery { p: p as u32, m },
+                        );
+                    }
+                }
+            }
+            Event::IrretrievablyLost { missing, .. } => {
+                for e in missing {
+                    self.lost_declared += 1;
+                    if let Some(m) = self.parse_id(&e.message_id) {
+                        self.checker.on_lost(p, m);
+                    }
+                }
+            }
+            Event::Ephemeral { .. } => self.ephemeral_received += 1,
+            _ => {}
+        }
+    }
+
+    fn do_send(&mut self, p: usize) {
+        let wl = self.sc.workload.clone();
+        let interval = wl.interval_s * 1000.0;
+        let gap = match wl.arrival {
+            Arrival::Poisson => self.wl_rng.exp(interval),
+            Arrival::Fixed => interval * (1.0 + wl.jitter * (2.0 * self.wl_rng.next_f64() - 1.0)),
+        };
+        let next = self.now + (gap.round() as u64).max(1);
+        if next < self.workload_end {
+            self.push(next, Ev::Send { p: p as u32 });
+        }
+        let chans = &self.member_chans[p];
+        let c = chans[self.wl_rng.below(chans.len() as u64) as usize];
+        let size = self
+            .wl_rng
+            .range_inclusive(wl.content_min_bytes as u64, wl.content_max_bytes as u64)
+            as usize;
+        let ephemeral = self.wl_rng.chance(wl.ephemeral_share);
+        if !self.online[p] {
+            self.sends_skipped += 1;
+            return;
+        }
+        let chan = self.chan_names[c as usize].clone();
+        let now = self.unix();
+        if ephemeral {
+            let tag = self.ephemeral_sent;
+            self.ephemeral_sent += 1;
+            let content = make_content(size, u64::MAX - tag, p);
+            if let Err(e) = self.parts[p].send_ephemeral(&chan, content, now) {
+                let name = self.names[p].clone();
+                self.anomaly(format!("{name}: send_ephemeral failed: {e}"));
+            }
+        } else {
+            let m = self.msgs.len() as u32;
+            self.msgs.push(MsgInfo {
+                sender: p as u32,
+                channel: c,
+                sent_at: self.now,
+                lamport: 0,
+                deps: Box::new([]),
+                acked_at: None,
+                not_acked: false,
+                named: 0,
+            });
+            self.last_send = self.now;
+            self.expected_pairs += self.chan_members[c as usize].len() as u64 - 1;
+            self.checker.on_own_send(p, m);
+            self.log_gained(p, c, m);
+            let id = message_id(m, self.sc.message_id_len, self.sc.seed);
+            if let Err(e) = self.parts[p].send(&chan, &id, make_content(size, u64::from(m), p), now)
+            {
+                let name = self.names[p].clone();
+                self.anomaly(format!("{name}: send of #{m} failed: {e}"));
+            }
+        }
+        self.drain(p);
+    }
+
+    /// Runs to the end and returns the report.
+    pub fn run(&mut self) -> Report {
+        self.run_with_progress(&mut |_, _| {})
+    }
+
+    /// Runs to the end, calling `progress(now_ms, end_ms)` at every sample.
+    pub fn run_with_progress(&mut self, progress: &mut dyn FnMut(u64, u64)) -> Report {
+        let wall = Instant::now();
+        while let Some(item) = self.queue.pop() {
+            if item.time > self.end {
+                break;
+            }
+            self.now = item.time;
+            self.events += 1;
+            match item.ev {
+                Ev::Arrival {
+                    to,
+                    bytes,
+                    first_of,
+                } => {
+                    let to = to as usize;
+                    if !self.online[to] {
+                        self.net_stats.dropped_offline += 1;
+                        if first_of != NONE {
+                            self.record_miss(to, first_of, self.now);
+                        }
+                    } else {
+                        self.received_bytes += bytes.len() as u64;
+                        let now = self.unix();
+                        if let Err(e) = self.parts[to].receive(bytes, None, now) {
+                            let name = self.names[to].clone();
+                            self.anomaly(format!("{name}: receive failed: {e}"));
+                        }
+                        self.drain(to);
+                    }
+                }
+                Ev::Timer { p, at } => {
+                    let p = p as usize;
+                    if self.online[p] && self.armed[p] == Some(at) {
+                        self.armed[p] = None;
+                        self.fired[p] = if self.fired[p].0 == self.now {
+                            (self.now, self.fired[p].1 + 1)
+                        } else {
+                            (self.now, 1)
+                        };
+                        let now = self.unix();
+                        self.parts[p].handle_timeout(now);
+                        self.drain(p);
+                    }
+                }
+                Ev::Send { p } => self.do_send(p as usize),
+                Ev::Churn { p, online } => self.churn(p as usize, online),
+                Ev::StoreQuery { p, m } => {
+                    let (pu, key) = (p as usize, pair_key(p, m));
+                    if !self.online[pu] || self.checker.has(pu, m) {
+                        self.pending_queries.remove(&key);
+                    } else {
+                        self.store_stats.queries += 1;
+                        let arrives = self.now + self.store_latency;
+                        let found = self.store.get(&m).is_some_and(|(_, at)| *at <= arrives);
+                        self.push(arrives + self.store_latency, Ev::StoreReply { p, m, found });
+                    }
+                }
+                Ev::StoreReply { p, m, found } => {
+                    let pu = p as usize;
+                    self.pending_queries.remove(&pair_key(p, m));
+                    if !found {
+                        self.store_stats.misses += 1;
+                    } else if !self.online[pu] {
+                        self.store_stats.replies_dropped += 1;
+                    } else if let Some((bytes, _)) = self.store.get(&m) {
+                        let bytes = bytes.clone();
+                        self.store_stats.hits += 1;
+                        self.store_reply_bytes += bytes.len() as u64;
+                        let now = self.unix();
+                        if let Err(e) = self.parts[pu].receive(bytes, None, now) {
+                            let name = self.names[pu].clone();
+                            self.anomaly(format!("{name}: receive of a store reply failed: {e}"));
+                        }
+                        self.drain(pu);
+                    }
+                }
+                Ev::Sample => {
+                    self.timeline.push(self.sample());
+                    progress(self.now, self.end);
+                    let next = self.now + self.sc.sample_interval_ms;
+                    if next <= self.end {
+                        self.push(next, Ev::Sample);
+                    }
+                }
+            }
+            let consistent = self.inconsistent == 0;
+            if consistent != self.was_consistent {
+                self.was_consistent = consistent;
+                self.transitions.push((self.now, consistent));
+            }
+        }
+        self.now = self.end;
+        if self.timeline.last().is_none_or(|s| ms(s.t_s) != self.end) {
+            self.timeline.push(self.sample());
+        }
+        progress(self.end, self.end);
+        let wall = wall.elapsed().as_secs_f64();
+        self.finish(wall)
+    }
+
+    fn sample(&self) -> Sample {
+        Sample {
+            t_s: self.now as f64 / 1000.0,
+            ratio: if self.expected_pairs == 0 {
+                1.0
+            } else {
+                self.delivered_pairs as f64 / self.expected_pairs as f64
+            },
+            delivered: self.delivered_pairs,
+            expected: self.expected_pairs,
+        }
+    }
+
+    fn churn(&mut self, p: usize, online: bool) {
+        if online {
+            self.offline_depth[p] = self.offline_depth[p].saturating_sub(1);
+            if self.offline_depth[p] > 0 || self.online[p] {
+                return;
+            }
+            self.set_online(p, true);
+            let now = self.now;
+            for m in std::mem::take(&mut self.offline_misses[p]) {
+                if let Some(miss) = self.misses.get_mut(&pair_key(p as u32, m)) {
+                    if miss.detected.is_none() && miss.due < now {
+                        miss.due = now;
+                    }
+                }
+            }
+            if let Some(h) = self.hook.as_mut() {
+                h.came_online(p, &mut self.parts[p], now);
+            }
+            self.armed[p] = None;
+            self.drain(p);
+        } else {
+            self.offline_depth[p] += 1;
+            if self.offline_depth[p] > 1 {
+                return;
+            }
+            self.set_online(p, false);
+            self.armed[p] = None;
+            if let Some(h) = self.hook.as_mut() {
+                h.went_offline(p, &self.parts[p], self.now);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ finish
+
+    fn final_logs(&mut self) {
+        let max_log = self
+            .parts
+            .first()
+            .map(|p| p.config().max_log)
+            .unwrap_or(usize::MAX);
+        for c in 0..self.chan_names.len() {
+            let mut expected: Vec<u32> = (0..self.msgs.len() as u32)
+                .filter(|&m| self.msgs[m as usize].channel as usize == c)
+                .collect();
+            expected.sort_by_key(|&m| (self.msgs[m as usize].lamport, m));
+            let keep = expected.len().min(max_log);
+            let expected = &expected[expected.len() - keep..];
+            let members = self.chan_members[c].clone();
+            for &p in &members {
+                let p = p as usize;
+                if !self.online[p] {
+                    continue;
+                }
+                let log = self.parts[p]
+                    .channel_state(&self.chan_names[c])
+                    .map(|s| s.log)
+                    .unwrap_or_default();
+                let mut prev: Option<(u64, u32)> = None;
+                let mut ids = Vec::with_capacity(log.len());
+                for (pos, id) in log.iter().enumerate() {
+                    let Some(m) = self.parse_id(id) else {
+                        self.checker.report(Violation {
+                            kind: ViolationKind::UnknownMessage,
+                            participant: p,
+                            message: None,
+                            at_ms: self.now,
+                            detail: format!(
+                                "{} channel {}: log position {pos} holds {id:?}, which nobody sent",
+                                self.names[p], self.chan_names[c]
+                            ),
+                        });
+                        continue;
+                    };
+                    let key = (self.msgs[m as usize].lamport, m);
+                    if prev.is_some_and(|k| k >= key) {
+                        self.checker.report(Violation {
+                            kind: ViolationKind::LogOrder,
+                            participant: p,
+                            message: Some(m),
+                            at_ms: self.now,
+                            detail: format!(
+                                "{} channel {}: log position {pos} ({id}, lamport {}) is not after the previous entry",
+                                self.names[p], self.chan_names[c], key.0
+                            ),
+                        });
+                    }
+                    prev = Some(key);
+                    ids.push(m);
+                }
+                if self.sc.expect_full_delivery && ids != expected {
+                    let pos = ids
+                        .iter()
+                        .zip(expected)
+                        .position(|(a, b)| a != b)
+                        .unwrap_or(ids.len().min(expected.len()));
+                    let describe = |m: Option<&u32>| match m {
+                        Some(&m) => format!(
+                            "#{m} (from {})",
+                            self.names[self.msgs[m as usize].sender as usize]
+                        ),
+                        None => "nothing".into(),
+                    };
+                    let detail = format!(
+                        "channel {}: after healing, the log has {} entries where {} were sent; first difference at position {pos}: expected {}, found {}",
+                        self.chan_names[c],
+                        ids.len(),
+                        expected.len(),
+                        describe(expected.get(pos)),
+                        describe(ids.get(pos))
+                    );
+                    self.checker.report(Violation {
+                        kind: ViolationKind::FinalLog,
+                        participant: p,
+                        message: expected.get(pos).copied(),
+                        at_ms: self.now,
+                        detail,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Messages delivered to every member, messages missing somewhere, and
+    /// missing (member, message) pairs in all and of messages that no causal
+    /// history ever named.
+    fn completeness(&self) -> (u64, u64, u64, u64) {
+        let (mut complete, mut incomplete, mut missing, mut unnamed) = (0, 0, 0, 0);
+        for (m, info) in self.msgs.iter().enumerate() {
+            let lacking = self.chan_members[info.channel as usize]
+                .iter()
+                .filter(|&&p| !self.checker.has(p as usize, m as u32))
+                .count() as u64;
+            if lacking == 0 {
+                complete += 1;
+            } else {
+                incomplete += 1;
+                missing += lacking;
+                if info.named == 0 {
+                    unnamed += lacking;
+                }
+            }
+        }
+        (complete, incomplete, missing, unnamed)
+    }
+
+    fn finish(&mut self, wall: f64) -> Report {
+        self.final_logs();
+        let (complete, incomplete, missing_pairs, missing_unnamed) = self.completeness();
+        let sc = &self.sc;
+        let s_ms = sc.workload.interval_s * 1000.0;
+        let cfg = self.parts[0].config().clone();
+
+        // Latency.
+        let mut lat: Vec<u64> = self.latencies.iter().map(|&v| u64::from(v)).collect();
+        let latency_ms = Percentiles::of(&mut lat);
+        let latency_histogram = histogram(&lat);
+
+        // Acks.
+        let mut ack_times: Vec<u64> = Vec::new();
+        let (mut not_acked, mut pending) = (0, 0);
+        for m in &self.msgs {
+            match m.acked_at {
+                Some(t) => ack_times.push(t - m.sent_at),
+                None if m.not_acked => not_acked += 1,
+                None => pending += 1,
+            }
+        }
+        let total_msgs = self.msgs.len() as u64;
+        let time_to_ack_ms = Percentiles::of(&mut ack_times);
+        let ack_p90 = quantile_with_infinite(&ack_times, total_msgs, 0.9);
+
+        // Detection.
+        let mut det: Vec<u64> = Vec::new();
+        let (mut by_event, mut by_delivery) = (0, 0);
+        for miss in self.misses.values() {
+            if let Some(t) = miss.detected {
+                det.push(t.saturating_sub(miss.due));
+                if miss.by_event {
+                    by_event += 1;
+                } else {
+                    by_delivery += 1;
+                }
+            }
+        }
+        let missed = self.misses.len() as u64;
+        let time_ms = Percentiles::of(&mut det);
+        let detect_p90 = quantile_with_infinite(&det, missed, 0.9);
+
+        // Consistency.
+        let mut disruption_end = 0u64;
+        if sc.has_loss() || sc.network.duplicate > 0.0 {
+            disruption_end = disruption_end.max(sc.loss_end_ms().min(self.end));
+        }
+        for p in &sc.partitions {
+            disruption_end = disruption_end.max(ms(p.end_s));
+        }
+        if sc.churn.fraction > 0.0 {
+            disruption_end = disruption_end.max(sc.churn_end_ms());
+        }
+        for o in &sc.churn.offline {
+            disruption_end = disruption_end.max(ms(o.end_s));
+        }
+        let (reference, kind) = if disruption_end > self.last_send {
+            (disruption_end, "heal")
+        } else {
+            (self.last_send, "last send")
+        };
+        let mut state_at_ref = true;
+        let mut consistent_at = None;
+        for &(t, c) in &self.transitions {
+            if t <= reference {
+                state_at_ref = c;
+            } else if consistent_at.is_none() && c {
+                consistent_at = Some(t);
+            }
+        }
+        if state_at_ref {
+            consistent_at = Some(reference);
+        }
+        let consistent_at_end = self.inconsistent == 0;
+        let time_to_consistency = consistent_at.map(|t| t - reference);
+
+        let furps = Furps {
+            ack_within_s: ack_p90.is_some_and(|v| v as f64 <= s_ms),
+            detect_90pct_within_3s: missed == 0
+                || detect_p90.is_some_and(|v| v as f64 <= 3.0 * s_ms),
+            consistent_within_6s: time_to_consistency.is_some_and(|v| v as f64 <= 6.0 * s_ms),
+            s_seconds: sc.workload.interval_s,
+            ack_p90_ms: ack_p90,
+            detect_p90_ms: detect_p90,
+            consistency_ms: time_to_consistency,
+        };
+
+        // Bytes.
+        let total: u64 = self.by_reason.iter().map(|r| r.bytes).sum();
+        let f = self.fields;
+        let n = sc.participants;
+        let bytes = WireBytes {
+            total,
+            content: f.content,
+            bloom: f.bloom,
+            causal_history: f.history,
+            repair_request: f.repair,
+            other: total.saturating_sub(f.content + f.bloom + f.history + f.repair),
+            per_content_message: if total_msgs == 0 {
+                0.0
+            } else {
+                total as f64 / total_msgs as f64
+            },
+            per_participant_mean: total as f64 / n as f64,
+            per_participant_max: self.part_bytes.iter().copied().max().unwrap_or(0),
+            by_reason: REASONS
+                .iter()
+                .zip(self.by_reason.iter())
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            received_total: self.received_bytes,
+            store_replies: self.store_reply_bytes,
+        };
+
+        let mut stats = sds::Stats::default();
+        for p in &self.parts {
+            stats += p.stats();
+        }
+        let protocol = stats_map(&stats);
+
+        let mut checked = vec![
+            "no delivery before dependencies".to_string(),
+            "no duplicate delivery".to_string(),
+            "logs in (lamport, id) order".to_string(),
+        ];
+        if sc.expect_full_delivery {
+            checked.push("after healing every log holds every message, in the same order".into());
+        } else {
+            checked.push("full delivery not expected (reported only)".into());
+        }
+        let mut violations: Vec<String> = self
+            .checker
+            .violations
+            .iter()
+            .map(|v| {
+                let msg = match v.message {
+                    Some(m) if (m as usize) < self.msgs.len() => format!(
+                        "message {} (#{m}, sent by {} at {:.3}s)",
+                        message_id(m, sc.message_id_len, sc.seed),
+                        self.names[self.msgs[m as usize].sender as usize],
+                        self.msgs[m as usize].sent_at as f64 / 1000.0
+                    ),
+                    _ => "message -".into(),
+                };
+                format!(
+                    "seed {}, participant {}, {msg}: {v}",
+                    sc.seed, self.names[v.participant]
+                )
+            })
+            .collect();
+        if self.checker.violation_count > violations.len() as u64 {
+            violations.push(format!(
+                "... and {} more",
+                self.checker.violation_count - violations.len() as u64
+            ));
+        }
+        let ok = self.checker.violation_count == 0;
+        if self.anomaly_count > self.anomalies.len() as u64 {
+            let more = self.anomaly_count - self.anomalies.len() as u64;
+            self.anomalies
+                .push(format!("... and {more} more anomalies"));
+        }
+        let bloom_bytes = cfg.bloom_params().map(|p| p.words() * 8).unwrap_or(0);
+        let settings = Settings {
+            channels: sc.channels.count,
+            membership: match sc.channels.membership {
+                Membership::All => "all participants in all channels".into(),
+                Membership::Subset => {
+                    format!("{} channel(s) per participant", sc.channels.per_participant)
+                }
+            },
+            dialect: format!("{:?}", cfg.default_dialect).to_lowercase(),
+            interval_s: sc.workload.interval_s,
+            arrival: format!("{:?}", sc.workload.arrival).to_lowercase(),
+            content_bytes: (sc.workload.content_min_bytes, sc.workload.content_max_bytes),
+            ephemeral_share: sc.workload.ephemeral_share,
+            senders: ((sc.workload.sender_share * n as f64).round() as usize).min(n),
+            workload_s: (sc.workload.start_s, sc.workload.start_s + sc.duration_s),
+            latency_ms: (
+                sc.network.latency_min_ms,
+                sc.network.latency_max_ms,
+                sc.network.jitter_ms,
+            ),
+            loss_model: match sc.network.loss_model {
+                LossModel::Bernoulli => "independent".into(),
+                LossModel::GilbertElliott => "Gilbert-Elliott".into(),
+            },
+            loss: match sc.network.loss_model {
+                LossModel::Bernoulli => sc.network.loss,
+                LossModel::GilbertElliott => sc.network.gilbert_elliott.mean_loss(),
+            },
+            loss_window_s: (sc.network.loss_start_s, sc.loss_end_ms() as f64 / 1000.0),
+            duplicate: sc.network.duplicate,
+            partitions: sc.partitions.len(),
+            churn: (sc.churn.fraction, sc.churn.offline.len()),
+            store: sc.store.enabled,
+            repair: cfg.repair.enabled,
+            repair_window_ms: (cfg.repair.t_min_ms, cfg.repair.t_max_ms),
+            response_groups: cfg.repair.num_response_groups,
+            causal_history_len: cfg.causal_history_len,
+            resend_interval_ms: cfg.resend_interval_ms,
+            sync_interval_ms: cfg.sync_interval_ms,
+            bloom_bytes,
+            expect_full_delivery: sc.expect_full_delivery,
+            heal_s: sc.heal_ms() as f64 / 1000.0,
+            end_s: self.end as f64 / 1000.0,
+        };
+        let mut store_stats = self.store_stats.clone();
+        store_stats.messages_held = self.store.len() as u64;
+        Report {
+            scenario: sc.name.clone(),
+            description: sc.description.clone(),
+            seed: sc.seed,
+            participants: n,
+            delivery_ratio: if self.expected_pairs == 0 {
+                1.0
+            } else {
+                self.delivered_pairs as f64 / self.expected_pairs as f64
+            },
+            invariants_ok: ok,
+            furps,
+            wall_seconds: wall,
+            events_per_second: if wall > 0.0 {
+                self.events as f64 / wall
+            } else {
+                0.0
+            },
+            events: self.events,
+            settings,
+            delivery: Delivery {
+                messages: total_msgs,
+                expected_pairs: self.expected_pairs,
+                delivered_pairs: self.delivered_pairs,
+                messages_complete: complete,
+                messages_incomplete: incomplete,
+                missing_pairs,
+                missing_pairs_never_named: missing_unnamed,
+                messages_never_named: self.msgs.iter().filter(|m| m.named == 0).count() as u64,
+                sends_skipped_offline: self.sends_skipped,
+                ephemeral_sent: self.ephemeral_sent,
+                ephemeral_pairs: (self.ephemeral_expected, self.ephemeral_received),
+                dependencies_declared_lost: self.lost_declared,
+            },
+            timeline: self.timeline.clone(),
+            latency_ms,
+            latency_histogram,
+            acks: Acks {
+                acknowledged: time_to_ack_ms.count,
+                not_acknowledged: not_acked,
+                pending,
+                time_to_ack_ms,
+            },
+            detection: Detection {
+                missed_pairs: missed,
+                detected_by_missing_event: by_event,
+                detected_by_delivery: by_delivery,
+                undetected: missed - by_event - by_delivery,
+                time_ms,
+            },
+            consistency: Consistency {
+                reference_s: reference as f64 / 1000.0,
+                reference_kind: kind.into(),
+                consistent_at_s: consistent_at.map(|t| t as f64 / 1000.0),
+                time_to_consistency_ms: time_to_consistency,
+                consistent_at_end,
+            },
+            bytes,
+            store: store_stats,
+            network: self.net_stats.clone(),
+            protocol,
+            invariants: Invariants {
+                ok,
+                violation_count: self.checker.violation_count,
+                violations,
+                checked,
+            },
+            anomalies: self.anomalies.clone(),
+        }
+    }
+}
+
+/// Content of message `tag` from participant `p`: unique (ephemeral ids are
+/// content hashes), `size` bytes.
+fn make_content(size: usize, tag: u64, p: usize) -> Bytes {
+    let head = format!("{tag:016x}:{p}:");
+    let mut v = Vec::with_capacity(size.max(head.len()));
+    v.extend_from_slice(head.as_bytes());
+    let mut h = mix64(tag ^ p as u64);
+    while v.len() < size {
+        h = mix64(h);
+        v.push(b'a' + (h % 26) as u8);
+    }
+    // Keep it unique even when `size` is smaller than the header.
+    if v.len() > size && size >= 17 {
+        v.truncate(size);
+    }
+    Bytes::from(v)
+}
+
+/// Latency histogram: 40 buckets up to the 99th percentile (the rest in the last).
+fn histogram(sorted: &[u64]) -> Vec<Bucket> {
+    if sorted.is_empty() {
+        return Vec::new();
+    }
+    let hi = crate::report::nearest_rank(sorted, 0.99)
+        .unwrap_or(1)
+        .max(1);
+    let buckets = 40u64;
+    let width = hi.div_ceil(buckets).max(1);
+    let mut out: Vec<Bucket> = (0..buckets)
+        .map(|i| Bucket {
+            lo_ms: i * width,
+            hi_ms: (i + 1) * width,
+            count: 0,
+        })
+        .collect();
+    for &v in sorted {
+        let i = ((v / width) as usize).min(out.len() - 1);
+        out[i].count += 1;
+    }
+    if let Some(last) = out.last_mut() {
+        last.hi_ms = last.hi_ms.max(sorted[sorted.len() - 1] + 1);
+    }
+    out
+}
+
+fn stats_map(s: &sds::Stats) -> BTreeMap<String, u64> {
+    let pairs: [(&str, u64); 21] = [
+        ("sent", s.sent),
+        ("resent", s.resent),
+        ("syncs_sent", s.syncs_sent),
+        ("ephemeral_sent", s.ephemeral_sent),
+        ("received", s.received),
+        ("syncs_received", s.syncs_received),
+        ("ephemeral_received", s.ephemeral_received),
+        ("delivered", s.delivered),
+        ("duplicates", s.duplicates),
+        ("buffered", s.buffered),
+        ("missing_reported", s.missing_reported),
+        ("lost", s.lost),
+        ("buffer_overflows", s.buffer_overflows),
+        ("acknowledged", s.acknowledged),
+        ("possibly_acknowledged", s.possibly_acknowledged),
+        ("not_acknowledged", s.not_acknowledged),
+        ("bad_blooms", s.bad_blooms),
+        ("repair_requests_sent", s.repair_requests_sent),
+        ("repair_requests_received", s.repair_requests_received),
+        ("repair_responses_sent", s.repair_responses_sent),
+        ("repair_requests_expired", s.repair_requests_expired),
+    ];
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+/// Runs a scenario to the end.
+pub fn run(scenario: &Scenario) -> Result<Report, SimError> {
+    Ok(Simulation::new(scenario)?.run())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_sort_like_indices_and_parse_back() {
+        let a = message_id(9, 64, 1);
+        let b = message_id(10, 64, 1);
+        assert_eq!(a.len(), 64);
+        assert!(a < b);
+        assert_eq!(&a[..16], "0000000000000009");
+        assert_eq!(message_id(3, 16, 5), "0000000000000003");
+    }
+
+    #[test]
+    fn content_is_unique_and_sized() {
+        assert_eq!(make_content(100, 1, 2).len(), 100);
+        assert_ne!(make_content(100, 1, 2), make_content(100, 2, 2));
+    }
+}
