@@ -127,10 +127,15 @@ pub struct RepairConfig {
     pub num_response_groups: u32,
     /// Repair-request entries attached to one outgoing message. Default: 3.
     pub max_requests_per_message: usize,
-    /// Times a still-missing message is requested (each round waits T_max for
-    /// an answer). Default: 5 (at 20 % loss, three rounds still lost about one
+    /// Times a still-missing message is requested (each round waits
+    /// `retry_interval_ms` for an answer). Default: 5 (at 20 % loss, three rounds still lost about one
     /// message in a hundred when every answer was lost; five make it 0.03 %).
     pub max_request_attempts: u32,
+    /// How long a request waits for an answer before it is made again, and how
+    /// long another participant's request for the same message holds ours
+    /// back. Default: 30 s (T_min). The original sender answers at once, so
+    /// a round only fails when the answer is lost.
+    pub retry_interval_ms: u64,
     /// Minimum gap between two of our broadcasts that a pending repair request
     /// triggers. Default: 1 s.
     pub min_request_gap_ms: u64,
@@ -160,6 +165,7 @@ impl Default for RepairConfig {
             num_response_groups: 1,
             max_requests_per_message: 3,
             max_request_attempts: 5,
+            retry_interval_ms: 30_000,
             min_request_gap_ms: 1_000,
             recent_copy_window_ms: 5_000,
             max_outgoing_entries: 1_000,

@@ -145,7 +145,7 @@ pub(crate) struct Channel {
     unannounced_set: HashMap<Id, u64>,
     /// Our own messages that no other participant has shown to have (in its
     /// causal history or bloom filter) yet; they keep our syncs going too.
-    own_news: HashSet<Id>,
+    own_news: HashMap<Id, [ItemHash; 2]>,
     /// Randomness of this channel's back-offs (seeded; persisted).
     rng: Rng,
     /// Keys changed since the last successful write (when persistent).
@@ -179,7 +179,7 @@ impl Channel {
             sync_due,
             unannounced: VecDeque::new(),
             unannounced_set: HashMap::default(),
-            own_news: HashSet::default(),
+            own_news: HashMap::default(),
             rng,
             dirty: ctx.persistent.then(Box::default),
             last_meta: None,
@@ -358,7 +358,7 @@ impl Channel {
         let entries = self.repair_out.take_eligible(
             now,
             r.max_requests_per_message,
-            now + r.t_max_ms,
+            now + r.retry_interval_ms,
             r.max_request_attempts.max(1),
         );
         for e in &entries {
@@ -443,7 +443,7 @@ impl Channel {
         self.after_broadcast(ctx, now);
         if self.own_news.len() < MAX_NEWS {
             persist::touch(&mut self.dirty, Kind::OwnNews, &id);
-            self.own_news.insert(id);
+            self.own_news.insert(id, hashes);
         }
         Ok(())
     }
@@ -757,7 +757,10 @@ impl Channel {
             // Someone else asked first: hold our own request back for a round
             // (the spec removes it; we re-arm it so that a lost answer does not
             // stall recovery for good).
-            if self.repair_out.postpone(&e.message_id, now + r.t_max_ms) {
+            if self
+                .repair_out
+                .postpone(&e.message_id, now + r.retry_interval_ms)
+            {
                 persist::touch(&mut self.dirty, Kind::RepairOut, &e.message_id);
             }
             let Some(sender) = e.sender_id.as_deref().filter(|s| !s.is_empty()) else {
@@ -820,12 +823,11 @@ impl Channel {
         now: u64,
     ) {
         if !self.own_news.is_empty() {
-            let enc = encoding_of(dialect);
+            let idx = enc_index(encoding_of(dialect));
             let dirty = &mut self.dirty;
-            self.own_news.retain(|id| {
+            self.own_news.retain(|id, hashes| {
                 let named = msg.causal_history.iter().any(|e| *e.message_id == **id);
-                let covered =
-                    named || view.is_some_and(|v| v.contains(&ItemHash::new(enc, id.as_bytes())));
+                let covered = named || view.is_some_and(|v| v.contains(&hashes[idx]));
                 if covered {
                     persist::touch(dirty, Kind::OwnNews, id);
                 }

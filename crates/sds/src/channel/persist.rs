@@ -150,7 +150,10 @@ impl Channel {
                             Remembered::Unannounced,
                             self.unannounced_set.get(id).copied(),
                         ),
-                        _ => (Remembered::OwnNews, self.own_news.contains(id).then_some(0)),
+                        _ => (
+                            Remembered::OwnNews,
+                            self.own_news.contains_key(id).then_some(0),
+                        ),
                     };
                     match seq {
                         Some(seq) => c.remembered_upserts.push(RememberedRecord {
@@ -237,7 +240,11 @@ impl Channel {
                     ch.unannounced.push_back((r.seq, id));
                 }
                 Remembered::OwnNews => {
-                    ch.own_news.insert(id);
+                    let hashes = [
+                        ItemHash::new(BloomEncoding::Spec, id.as_bytes()),
+                        ItemHash::new(BloomEncoding::Nim, id.as_bytes()),
+                    ];
+                    ch.own_news.insert(id, hashes);
                 }
                 Remembered::Evicted | Remembered::Met => {}
             }
