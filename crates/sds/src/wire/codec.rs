@@ -340,6 +340,28 @@ fn detect(buf: &[u8]) -> Dialect {
     Dialect::Spec
 }
 
+/// Number of well-formed top-level fields numbered `number` from `from` on
+/// (stops at the first malformed tag; the decoder reports it).
+fn count_fields(buf: &[u8], from: usize, number: u32) -> usize {
+    let mut r = Reader::new(buf, from, buf.len());
+    let mut n = 0;
+    while !r.at_end() {
+        let tag_at = r.pos;
+        let Ok((num, wire_type)) = r.tag(WITHIN_MESSAGE) else {
+            break;
+        };
+        n += usize::from(num == number);
+        let site = Site::Field {
+            number: num,
+            name: "unknown",
+        };
+        if r.skip(site, wire_type, tag_at).is_err() {
+            break;
+        }
+    }
+    n
+}
+
 /// Decodes one message, detecting its dialect (see the module documentation for the rule).
 pub fn decode(bytes: Bytes, limits: &Limits) -> Result<Decoded, DecodeError> {
     check_size(&bytes, limits)?;
@@ -413,6 +435,14 @@ fn decode_message(
                 }
                 let entry =
                     decode_entry(input, start, end, dialect, List::History, limits, tag_at)?;
+                if msg.causal_history.is_empty() {
+                    // One exact allocation (growing by doubling cost a large
+                    // reallocation per message); the count is bounded by the
+                    // input and the limit.
+                    let n = count_fields(buf, tag_at, Field::History.number(dialect));
+                    msg.causal_history
+                        .reserve_exact(n.min(limits.max_causal_history));
+                }
                 msg.causal_history.push(entry);
             }
             Field::Repair => {
