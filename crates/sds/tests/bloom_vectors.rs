@@ -1,38 +1,11 @@
 //! Both bloom encodings against the golden vectors of nim-sds and `@waku/sds`.
 
-use std::path::PathBuf;
+mod vectors_common;
+use vectors_common::{load, read_text};
 
 use sds::bloom::{BloomEncoding, BloomFilter, BloomLimits, BloomParams, BloomView, ItemHash};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-fn vectors_dir() -> PathBuf {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/vectors"
-    ));
-    assert!(
-        dir.is_dir(),
-        "golden vectors folder not found at {} (expected the shared/vectors checkout next to the \
-         repository)",
-        dir.display()
-    );
-    dir
-}
-
-fn load(peer: &str, kind: &str) -> Vec<Value> {
-    let path = vectors_dir().join(peer).join("public.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let all: Vec<Value> = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("cannot parse {}: {e}", path.display()));
-    all.into_iter().filter(|v| v["kind"] == kind).collect()
-}
-
-fn read_text(peer: &str) -> String {
-    let path = vectors_dir().join(peer).join("vectors.txt");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()

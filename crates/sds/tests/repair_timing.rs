@@ -1,35 +1,12 @@
 //! SDS-R timing and response groups against every `repair` vector of both peers.
 
-use std::path::PathBuf;
+mod vectors_common;
+use vectors_common::load;
 
 use sds::repair::timing::{
     in_response_group, response_groups_for, t_req_offset, t_resp_offset,
     waku_sds_response_groups_for, RepairHash,
 };
-use serde_json::Value;
-
-fn vectors_dir() -> PathBuf {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/vectors"
-    ));
-    assert!(
-        dir.is_dir(),
-        "golden vectors folder not found at {} (expected the shared/vectors checkout next to the \
-         repository)",
-        dir.display()
-    );
-    dir
-}
-
-fn load(peer: &str, kind: &str) -> Vec<Value> {
-    let path = vectors_dir().join(peer).join("public.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let all: Vec<Value> = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("cannot parse {}: {e}", path.display()));
-    all.into_iter().filter(|v| v["kind"] == kind).collect()
-}
 
 fn check(peer: &str, hash: RepairHash) {
     let vectors = load(peer, "repair");

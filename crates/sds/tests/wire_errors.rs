@@ -1,12 +1,12 @@
 //! Every decoding error kind, at the right offset.
 
-mod wire_common;
+mod vectors_common;
 
 use bytes::Bytes;
 use sds::wire::{
     decode, decode_as, encode, DecodeError, DecodeErrorKind as K, Dialect, Limits, Message, Site,
 };
-use wire_common::unhex;
+use vectors_common::unhex;
 
 fn field(number: u32, name: &'static str) -> Site {
     Site::Field { number, name }
@@ -90,8 +90,8 @@ fn truncated_varints() {
 
 #[test]
 fn truncated_js_vector_names_the_field() {
-    let text = wire_common::read_vector_file("js-sds/vectors.txt");
-    let v = &wire_common::parse_js_text(&text)[0];
+    let text = vectors_common::read_vector_file("js-sds/vectors.txt");
+    let v = &vectors_common::parse_js_text(&text)[0];
     // Field 10's tag is at byte 87; cut right after it.
     let e = err(&v.wire[..88]);
     assert_eq!(

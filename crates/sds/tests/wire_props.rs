@@ -1,6 +1,6 @@
 //! Property tests: decoding is total (never panics) and encoding round-trips.
 
-mod wire_common;
+mod vectors_common;
 
 use bytes::Bytes;
 use proptest::prelude::*;
@@ -15,18 +15,22 @@ fn corpus() -> &'static [Vec<u8>] {
     CORPUS.get_or_init(|| {
         let mut out = Vec::new();
         for file in ["nim-sds/public.json", "js-sds/public.json"] {
-            for v in wire_common::public_messages(file) {
-                out.push(wire_common::unhex(v["wire_hex"].as_str().unwrap()));
+            for v in vectors_common::public_messages(file) {
+                out.push(vectors_common::unhex(v["wire_hex"].as_str().unwrap()));
             }
         }
-        let nim = wire_common::read_vector_file("nim-sds/vectors.txt");
+        let nim = vectors_common::read_vector_file("nim-sds/vectors.txt");
         out.extend(
-            wire_common::parse_nim_text(&nim)
+            vectors_common::parse_nim_text(&nim)
                 .into_iter()
                 .map(|v| v.wire),
         );
-        let js = wire_common::read_vector_file("js-sds/vectors.txt");
-        out.extend(wire_common::parse_js_text(&js).into_iter().map(|v| v.wire));
+        let js = vectors_common::read_vector_file("js-sds/vectors.txt");
+        out.extend(
+            vectors_common::parse_js_text(&js)
+                .into_iter()
+                .map(|v| v.wire),
+        );
         out
     })
 }

@@ -1,12 +1,12 @@
 //! The golden vectors of both peers decode field by field and re-encode byte for byte.
 
-mod wire_common;
+mod vectors_common;
 
 use bytes::Bytes;
 use sds::wire::{
     decode, decode_as, encode, encoded_len, Dialect, HistoryEntry, Limits, Message, MessageKind,
 };
-use wire_common::*;
+use vectors_common::*;
 
 fn json_entries(v: &serde_json::Value, nim: bool) -> Vec<HistoryEntry> {
     v.as_array()

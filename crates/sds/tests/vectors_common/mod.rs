@@ -1,4 +1,5 @@
-//! Shared helpers of the wire tests: locating and parsing the golden vectors.
+//! Shared helpers of the vector tests (wire, bloom, hash, repair):
+//! locating and parsing the golden vectors.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -25,6 +26,19 @@ pub fn read_vector_file(rel: &str) -> String {
     let path = vectors_dir().join(rel);
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read golden vector file {}: {e}", path.display()))
+}
+
+/// The entries of `PEER/public.json` of one `kind`.
+pub fn load(peer: &str, kind: &str) -> Vec<serde_json::Value> {
+    let rel = format!("{peer}/public.json");
+    let all: Vec<serde_json::Value> = serde_json::from_str(&read_vector_file(&rel))
+        .unwrap_or_else(|e| panic!("cannot parse {rel}: {e}"));
+    all.into_iter().filter(|v| v["kind"] == kind).collect()
+}
+
+/// `PEER/vectors.txt`.
+pub fn read_text(peer: &str) -> String {
+    read_vector_file(&format!("{peer}/vectors.txt"))
 }
 
 /// The `message` entries of a `public.json`.
