@@ -338,6 +338,29 @@ impl Participant {
         )
     }
 
+    fn check_content(&self, content: &Bytes) -> Result<(), SendError> {
+        if content.is_empty() {
+            return Err(SendError::EmptyContent);
+        }
+        let max = self.config.max_content_bytes;
+        if content.len() > max {
+            return Err(SendError::ContentTooLarge {
+                len: content.len(),
+                max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Validates the channel id and creates the channel if needed.
+    fn channel_for_sending(&mut self, channel: &str, now: u64) -> Result<(), SendError> {
+        self.check_id("channel id", channel)?;
+        self.ensure_channel(channel, now).map_err(|e| match e {
+            ChannelError::TooManyChannels { max } => SendError::TooManyChannels { max },
+            ChannelError::UnknownChannel(_) => SendError::TooManyChannels { max: 0 },
+        })
+    }
+
     fn check_id(&self, what: &'static str, id: &str) -> Result<(), SendError> {
         let max = self.config.limits.max_id_len;
         if id.len() > max {
@@ -362,24 +385,12 @@ impl Participant {
         now: u64,
     ) -> Result<(), SendError> {
         let content: Bytes = content.into();
-        if content.is_empty() {
-            return Err(SendError::EmptyContent);
-        }
-        if content.len() > self.config.max_content_bytes {
-            return Err(SendError::ContentTooLarge {
-                len: content.len(),
-                max: self.config.max_content_bytes,
-            });
-        }
+        self.check_content(&content)?;
         if message_id.is_empty() {
             return Err(SendError::EmptyMessageId);
         }
         self.check_id("message id", message_id)?;
-        self.check_id("channel id", channel)?;
-        self.ensure_channel(channel, now).map_err(|e| match e {
-            ChannelError::TooManyChannels { max } => SendError::TooManyChannels { max },
-            ChannelError::UnknownChannel(_) => SendError::TooManyChannels { max: 0 },
-        })?;
+        self.channel_for_sending(channel, now)?;
         let mut ctx = ctx!(self);
         let Some(ch) = self.channels.get_mut(channel) else {
             return Err(SendError::TooManyChannels {
@@ -404,20 +415,8 @@ impl Participant {
         now: u64,
     ) -> Result<String, SendError> {
         let content: Bytes = content.into();
-        if content.is_empty() {
-            return Err(SendError::EmptyContent);
-        }
-        if content.len() > self.config.max_content_bytes {
-            return Err(SendError::ContentTooLarge {
-                len: content.len(),
-                max: self.config.max_content_bytes,
-            });
-        }
-        self.check_id("channel id", channel)?;
-        self.ensure_channel(channel, now).map_err(|e| match e {
-            ChannelError::TooManyChannels { max } => SendError::TooManyChannels { max },
-            ChannelError::UnknownChannel(_) => SendError::TooManyChannels { max: 0 },
-        })?;
+        self.check_content(&content)?;
+        self.channel_for_sending(channel, now)?;
         let dialect = self
             .channels
             .get(channel)
