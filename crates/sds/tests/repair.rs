@@ -237,8 +237,15 @@ fn repeated_request_does_not_push_t_resp_back() {
     assert_eq!(fired, Some(T0 + 10_000 + offset));
 }
 
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
     /// With no resends and a transport that permanently drops some messages
     /// for some receivers, SDS-R alone brings everyone to the same log.
     #[test]
