@@ -54,6 +54,10 @@ pub struct Config {
     pub sync_interval_ms: u64,
     /// Upper bound of the random sync back-off. Default: 15 s.
     pub sync_backoff_ms: u64,
+    /// Older log entries, picked at random, that each sync message names
+    /// besides the recent ones, so that a participant that missed every
+    /// broadcast naming an older message still learns it exists. Default: 5.
+    pub sync_sweep_len: usize,
     /// Whether messages received from others postpone our sync message (the
     /// spec's "only if no other messages have been broadcast"). Default: true.
     pub sync_suppressed_by_others: bool,
@@ -93,6 +97,7 @@ impl Default for Config {
             buffer_timeout_ms: 900_000,
             sync_interval_ms: 30_000,
             sync_backoff_ms: 15_000,
+            sync_sweep_len: 5,
             sync_suppressed_by_others: true,
             accept_unknown_channels: true,
             max_channels: 64,

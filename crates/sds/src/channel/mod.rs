@@ -1152,6 +1152,42 @@ impl Channel {
         }
     }
 
+    /// Adds `sync_sweep_len` older log entries, picked at random, in front of
+    /// a sync message's causal history. The recent entries name what was
+    /// delivered lately; a participant that lost every broadcast naming an
+    /// older message (an announcement is made once per participant) would
+    /// otherwise never learn it exists. Sync messages are never delivered,
+    /// so naming old entries blocks nothing. Found by the convergence
+    /// property test; costs one log walk per picked entry, once per sync.
+    fn add_sweep(&mut self, ctx: &Ctx<'_>, history: &mut Vec<HistoryEntry>) {
+        let len = self.log.len();
+        if len <= history.len() {
+            return;
+        }
+        let mut older = Vec::new();
+        for _ in 0..ctx.cfg.sync_sweep_len {
+            let k = self.rng.below(len as u64) as usize;
+            let Some(e) = self.log.iter().nth(k) else {
+                continue;
+            };
+            let id = &*e.msg.id;
+            if history
+                .iter()
+                .chain(&older)
+                .any(|h: &HistoryEntry| h.message_id == id)
+            {
+                continue;
+            }
+            older.push(HistoryEntry {
+                message_id: id.to_string(),
+                retrieval_hint: e.hint.clone(),
+                sender_id: (!e.msg.sender_id.is_empty()).then(|| e.msg.sender_id.to_string()),
+            });
+        }
+        older.append(history);
+        *history = older;
+    }
+
     fn send_sync(&mut self, ctx: &mut Ctx<'_>, now: u64) {
         let has_repairs = ctx.cfg.repair.enabled && self.repair_out.has_eligible(now);
         if self.log.len() == 0 && !has_repairs {
@@ -1161,7 +1197,8 @@ impl Channel {
         }
         self.lamport = now.max(self.lamport.saturating_add(1));
         let id = format!("sync-{:016x}", self.rng.next_u64());
-        let history = self.causal_history(ctx);
+        let mut history = self.causal_history(ctx);
+        self.add_sweep(ctx, &mut history);
         let repair = self.take_repair_requests(ctx, now);
         let bloom = self.bloom_field();
         let m = wire::Message {
