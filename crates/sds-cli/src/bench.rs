@@ -34,6 +34,10 @@ pub struct BenchArgs {
     /// one fresh database file per workload.
     #[arg(long, value_name = "SPEC")]
     store: Option<String>,
+    /// Run only this workload (repeatable; for profiling): `send`,
+    /// `receive-in-order` or `receive-random`. The inputs are prepared anyway.
+    #[arg(long = "only", value_name = "WORKLOAD")]
+    only: Vec<String>,
 }
 
 const CHANNEL: &str = "bench";
@@ -208,32 +212,52 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
     }
     let in_order: Vec<usize> = (0..n).collect();
 
+    const NAMES: [&str; 3] = ["send", "receive-in-order", "receive-random"];
+    if let Some(bad) = args.only.iter().find(|o| !NAMES.contains(&o.as_str())) {
+        return Err(format!(
+            "unknown workload {bad:?} (expected one of {})",
+            NAMES.join(", ")
+        ));
+    }
+    let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+    let mut workloads: Vec<Workload> = Vec::new();
+
     // send: the bytes are produced and handed over (dropped), as a broadcast
     // would; keeping 20 KB per message here would time the kernel zeroing
     // fresh pages rather than the protocol.
-    let mut a = participant(
-        "bench-a",
-        &config,
-        args.store.as_deref().map(|s| (s, "send")),
-    )?;
-    let mut send_err = None;
-    let mut produced = 0usize;
-    let send = measure("send", n, || {
-        for (i, (id, c)) in ids.iter().zip(&contents).enumerate() {
-            if let Err(e) = a.send(CHANNEL, id, c.clone(), T0 + i as u64) {
-                send_err = Some(e.to_string());
-                return;
+    if wanted("send") {
+        let mut a = participant(
+            "bench-a",
+            &config,
+            args.store.as_deref().map(|s| (s, "send")),
+        )?;
+        let mut send_err = None;
+        let mut produced = 0usize;
+        let send = measure("send", n, || {
+            for (i, (id, c)) in ids.iter().zip(&contents).enumerate() {
+                if let Err(e) = a.send(CHANNEL, id, c.clone(), T0 + i as u64) {
+                    send_err = Some(e.to_string());
+                    return;
+                }
+                while let Some(t) = a.poll_transmit() {
+                    produced += usize::from(!t.bytes.is_empty());
+                }
             }
-            while let Some(t) = a.poll_transmit() {
-                produced += usize::from(!t.bytes.is_empty());
-            }
+        });
+        if let Some(e) = send_err {
+            return Err(format!("send: {e}"));
         }
-    });
-    if let Some(e) = send_err {
-        return Err(format!("send: {e}"));
-    }
-    if produced != n {
-        return Err(format!("send produced {produced} messages, expected {n}"));
+        if produced != n {
+            return Err(format!("send produced {produced} messages, expected {n}"));
+        }
+        let outgoing = a.channel_state(CHANNEL).map_or(0, |s| s.outgoing.len());
+        if outgoing != n {
+            return Err(format!(
+                "expected {n} unacknowledged messages, found {outgoing}"
+            ));
+        }
+        drop(a);
+        workloads.push(send);
     }
     // The same messages again (same participant, inputs and clock: the same
     // bytes), kept as the inputs of the receive workloads. Not timed.
@@ -253,52 +277,39 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
             msgs.len()
         ));
     }
-    let outgoing = a.channel_state(CHANNEL).map_or(0, |s| s.outgoing.len());
-    drop(a);
     let input_bytes: usize = msgs.iter().map(Bytes::len).sum();
     let message_bytes = msgs[n - 1].len();
 
-    // receive-in-order
-    let mut b = participant(
-        "bench-b",
-        &config,
-        args.store.as_deref().map(|s| (s, "recv-in-order")),
-    )?;
-    let mut res = Ok(0);
-    let recv_in_order = measure("receive-in-order", n, || {
-        res = receive_all(&mut b, &msgs, &in_order);
-    });
-    let delivered_in_order = res?;
-    drop(b);
-
-    // receive-random
-    let mut c = participant(
-        "bench-c",
-        &config,
-        args.store.as_deref().map(|s| (s, "recv-random")),
-    )?;
-    let mut res = Ok(0);
-    let recv_random = measure("receive-random", n, || {
-        res = receive_all(&mut c, &msgs, &order);
-    });
-    let delivered_random = res?;
-    drop(c);
-
-    if delivered_in_order != n as u64 || delivered_random != n as u64 {
-        return Err(format!(
-            "expected {n} deliveries per receiver, got {delivered_in_order} in order and \
-             {delivered_random} in random order"
-        ));
-    }
-    if outgoing != n {
-        return Err(format!(
-            "expected {n} unacknowledged messages, found {outgoing}"
-        ));
+    for (name, tag, order) in [
+        ("receive-in-order", "recv-in-order", &in_order),
+        ("receive-random", "recv-random", &order),
+    ] {
+        if !wanted(name) {
+            continue;
+        }
+        let mut b = participant(
+            if tag == "recv-in-order" {
+                "bench-b"
+            } else {
+                "bench-c"
+            },
+            &config,
+            args.store.as_deref().map(|s| (s, tag)),
+        )?;
+        let mut res = Ok(0);
+        let w = measure(name, n, || {
+            res = receive_all(&mut b, &msgs, order);
+        });
+        let delivered = res?;
+        drop(b);
+        if delivered != n as u64 {
+            return Err(format!("{name}: expected {n} deliveries, got {delivered}"));
+        }
+        workloads.push(w);
     }
 
     note_peak();
     let peak_rss = PEAK.load(std::sync::atomic::Ordering::Relaxed);
-    let workloads = [send, recv_in_order, recv_random];
     if args.json {
         let v = json!({
             "n": n,

@@ -9,6 +9,12 @@ mod decode;
 mod peer;
 mod sim;
 
+/// mimalloc: the protocol allocates many small, short-lived objects (ids,
+/// history entries, events); glibc's malloc spent about a quarter of the
+/// receive benchmark in its own bookkeeping (see docs/bench.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Scalable Data Sync (LIP-109) tools.
 #[derive(Debug, Parser)]
 #[command(name = "sds", version, about)]
