@@ -123,12 +123,17 @@ fn measure<F: FnOnce()>(name: &'static str, n: usize, f: F) -> Workload {
 /// The bench configuration: defaults, with the buffer caps raised to `n`.
 fn bench_config(n: usize) -> (Config, bool) {
     let mut c = Config::default();
-    let raised = n > c.max_log || n > c.max_outgoing || n > c.max_incoming;
+    let raised = n > c.max_log
+        || n > c.max_outgoing
+        || n > c.max_incoming
+        || n > c.repair.max_outgoing_entries;
     if raised {
         c.max_log = c.max_log.max(n);
         c.max_outgoing = c.max_outgoing.max(n);
         c.max_incoming = c.max_incoming.max(n);
         c.max_evicted_ids = c.max_evicted_ids.max(n);
+        // Random-order receipt leaves up to N ids missing at once.
+        c.repair.max_outgoing_entries = c.repair.max_outgoing_entries.max(n);
     }
     (c, raised)
 }
@@ -330,7 +335,7 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
         if raised {
             println!(
                 "note: N is above the default caps (10 000): max_log, max_outgoing, \
-                 max_incoming and max_evicted_ids raised to {n}"
+                 max_incoming, max_evicted_ids and repair.max_outgoing_entries raised to {n}"
             );
         }
         println!(

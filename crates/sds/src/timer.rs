@@ -37,6 +37,10 @@ impl<K: Ord + Hash + Clone> DeadlineQueue<K> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        // (hashbrown hashes the key even when the table is empty)
+        if self.by_key.is_empty() {
+            return None;
+        }
         let (k, at) = self.by_key.remove_entry(key)?;
         self.by_time.remove(&(at, k));
         Some(at)

@@ -8,7 +8,7 @@ mod store;
 
 use persist::{Dirty, Kind};
 pub(crate) use store::StoredMessage;
-use store::{BoundedSet, Buffered, Incoming, Log, LogEntry, OutEntry, Outgoing};
+use store::{BoundedSet, Buffered, Dep, Incoming, Log, LogEntry, OutEntry, Outgoing};
 
 use crate::bloom::{BloomEncoding, BloomParams, BloomView, ItemHash, RollingBloom};
 use crate::config::{ChannelConfig, Config};
@@ -115,6 +115,9 @@ fn enc_index(e: BloomEncoding) -> usize {
 const MAX_NEWS: usize = 1024;
 /// Cap on delivered messages waiting to be named in a causal history.
 const MAX_UNANNOUNCED: usize = 4096;
+/// Cap on the sender ids a channel shares among its stored messages (beyond
+/// it, ids are simply not shared).
+const MAX_SENDERS: usize = 4096;
 
 pub(crate) struct Channel {
     id: Id,
@@ -146,6 +149,8 @@ pub(crate) struct Channel {
     /// Our own messages that no other participant has shown to have (in its
     /// causal history or bloom filter) yet; they keep our syncs going too.
     own_news: HashMap<Id, [ItemHash; 2]>,
+    /// Sender ids seen, shared by the stored messages and history entries.
+    senders: HashSet<Id>,
     /// Randomness of this channel's back-offs (seeded; persisted).
     rng: Rng,
     /// Keys changed since the last successful write (when persistent).
@@ -180,6 +185,7 @@ impl Channel {
             unannounced: VecDeque::new(),
             unannounced_set: HashMap::default(),
             own_news: HashMap::default(),
+            senders: HashSet::default(),
             rng,
             dirty: ctx.persistent.then(Box::default),
             last_meta: None,
@@ -259,7 +265,7 @@ impl Channel {
     /// messages at once, so taking the log's tail would never name some of
     /// them, and a participant that lost every message naming them would
     /// never learn they exist (found by the convergence property test).
-    fn causal_history(&mut self, ctx: &mut Ctx<'_>) -> Vec<HistoryEntry> {
+    fn causal_history(&mut self, ctx: &mut Ctx<'_>) -> Vec<Dep> {
         let n = ctx.cfg.causal_history_len;
         let mut picked: Vec<(u64, Id)> = Vec::with_capacity(n);
         while picked.len() < n {
@@ -296,12 +302,48 @@ impl Channel {
         picked
             .iter()
             .filter_map(|(_, id)| self.log.get(id))
-            .map(|e| HistoryEntry {
-                message_id: e.msg.id.to_string(),
-                retrieval_hint: e.hint.clone(),
-                sender_id: (!e.msg.sender_id.is_empty()).then(|| e.msg.sender_id.to_string()),
+            .map(|e| Dep {
+                id: e.msg.id.clone(),
+                hint: e.hint.clone(),
+                sender: (!e.msg.sender_id.is_empty()).then(|| e.msg.sender_id.clone()),
             })
             .collect()
+    }
+
+    /// A shared copy of a sender id (ids repeat: a group has few senders).
+    fn sender_key(&mut self, sender: &str) -> Id {
+        if let Some(k) = self.senders.get(sender) {
+            return k.clone();
+        }
+        let k = Id::from(sender);
+        if self.senders.len() < MAX_SENDERS {
+            self.senders.insert(k.clone());
+        }
+        k
+    }
+
+    /// The in-memory form of a received history entry, sharing ids with the
+    /// channel's state where it already holds them; `state` says where the
+    /// referenced message is.
+    fn to_dep(&mut self, e: &HistoryEntry, state: &DepState) -> Dep {
+        let known = match state {
+            DepState::Present => self
+                .log
+                .key(&e.message_id)
+                .or_else(|| self.met.key(&e.message_id))
+                .or_else(|| self.evicted.key(&e.message_id)),
+            DepState::Waiting => self.incoming.key(&e.message_id),
+            DepState::Missing => self.incoming.waited_key(&e.message_id),
+        };
+        let id = known
+            .cloned()
+            .unwrap_or_else(|| Id::from(e.message_id.as_str()));
+        Dep {
+            id,
+            // Copied: a slice would keep the whole wire buffer alive.
+            hint: e.retrieval_hint.as_ref().map(|h| Bytes::copy_from_slice(h)),
+            sender: e.sender_id.as_deref().map(|s| self.sender_key(s)),
+        }
     }
 
     fn wire_message(
@@ -315,7 +357,7 @@ impl Channel {
             message_id: msg.id.to_string(),
             channel_id: self.id.to_string(),
             lamport_timestamp: Some(msg.lamport),
-            causal_history: msg.causal_history.to_vec(),
+            causal_history: msg.causal_history.iter().map(Dep::to_entry).collect(),
             bloom_filter: bloom,
             repair_request,
             content: Some(msg.content.clone()),
@@ -385,10 +427,10 @@ impl Channel {
         now: u64,
     ) -> Result<(), wire::EncodeError> {
         self.lamport = now.max(self.lamport.saturating_add(1));
-        let history = self.causal_history(ctx);
+        let deps = self.causal_history(ctx);
+        let history: Vec<HistoryEntry> = deps.iter().map(Dep::to_entry).collect();
         let repair = self.take_repair_requests(ctx, now);
         let bloom = self.bloom_field();
-        // Encode with the history moved in and out (no copy of its entries).
         let mut wm = wire::Message {
             sender_id: ctx.me.to_string(),
             message_id: id.to_string(),
@@ -405,7 +447,7 @@ impl Channel {
             id: id.clone(),
             sender_id: ctx.me.clone(),
             lamport: self.lamport,
-            causal_history: std::mem::take(&mut wm.causal_history).into_boxed_slice(),
+            causal_history: deps.into_boxed_slice(),
             content: wm.content.take().unwrap_or_default(),
         });
         self.bloom_insert(&id);
@@ -550,25 +592,32 @@ impl Channel {
 
         let mut unmet: Vec<Id> = Vec::new();
         let mut missing: Vec<HistoryEntry> = Vec::new();
-        let mut seen: HashSet<&str> = HashSet::default();
-        for e in &msg.causal_history {
-            if e.message_id == msg.message_id || !seen.insert(e.message_id.as_str()) {
-                continue;
-            }
-            match self.dep_state(&e.message_id) {
-                DepState::Present => {}
-                DepState::Waiting => unmet.push(Id::from(e.message_id.as_str())),
-                DepState::Missing => {
-                    unmet.push(Id::from(e.message_id.as_str()));
-                    missing.push(e.clone());
+        let mut deps: Vec<Dep> = Vec::with_capacity(msg.causal_history.len());
+        for (i, e) in msg.causal_history.into_iter().enumerate() {
+            let state = self.dep_state(&e.message_id);
+            let dep = self.to_dep(&e, &state);
+            // A self-reference or a repeated entry is kept (it is part of the
+            // message) but not waited for twice.
+            let repeated =
+                *dep.id == *msg.message_id || deps[..i].iter().any(|d: &Dep| *d.id == *dep.id);
+            if !repeated {
+                match state {
+                    DepState::Present => {}
+                    DepState::Waiting => unmet.push(dep.id.clone()),
+                    DepState::Missing => {
+                        unmet.push(dep.id.clone());
+                        missing.push(e);
+                    }
                 }
             }
+            deps.push(dep);
         }
+        let sender_id = self.sender_key(&msg.sender_id);
         let stored = StoredMessage {
             id: id.clone(),
-            sender_id: Id::from(msg.sender_id.as_str()),
+            sender_id,
             lamport: msg.lamport_timestamp.unwrap_or(0),
-            causal_history: msg.causal_history.into_boxed_slice(),
+            causal_history: deps.into_boxed_slice(),
             // Copy the content out so that the whole wire buffer (with its
             // bloom filter) is not kept alive.
             content: Bytes::copy_from_slice(msg.content.as_deref().unwrap_or_default()),
@@ -623,6 +672,14 @@ impl Channel {
                 {
                     // Already scheduled, or unanswerable: nobody can answer a
                     // request without the original sender.
+                    continue;
+                }
+                if self
+                    .repair_out
+                    .full_before(r.max_outgoing_entries, now + r.t_min_ms)
+                {
+                    // Full of entries due before this one could be (T_req is
+                    // at least T_min away): it would be evicted at once.
                     continue;
                 }
                 let t_req = now
@@ -1121,8 +1178,8 @@ impl Channel {
                         .msg
                         .causal_history
                         .iter()
-                        .find(|e| *e.message_id == **dep)
-                        .cloned()
+                        .find(|e| *e.id == **dep)
+                        .map(Dep::to_entry)
                         .unwrap_or_else(|| HistoryEntry {
                             message_id: dep.to_string(),
                             ..HistoryEntry::default()
@@ -1197,7 +1254,8 @@ impl Channel {
         }
         self.lamport = now.max(self.lamport.saturating_add(1));
         let id = format!("sync-{:016x}", self.rng.next_u64());
-        let mut history = self.causal_history(ctx);
+        let mut history: Vec<HistoryEntry> =
+            self.causal_history(ctx).iter().map(Dep::to_entry).collect();
         self.add_sweep(ctx, &mut history);
         let repair = self.take_repair_requests(ctx, now);
         let bloom = self.bloom_field();

@@ -53,7 +53,10 @@ fn stored_bytes(m: &StoredMessage) -> Bytes {
         &m.sender_id,
         &m.id,
         m.lamport,
-        &m.causal_history,
+        &m.causal_history
+            .iter()
+            .map(super::Dep::to_entry)
+            .collect::<Vec<_>>(),
         &m.content,
     )
 }
@@ -64,7 +67,11 @@ fn to_stored(bytes: &Bytes) -> Result<StoredMessage, StoreError> {
         id: Id::from(m.message_id.as_str()),
         sender_id: Id::from(m.sender_id.as_str()),
         lamport: m.lamport_timestamp.unwrap_or(0),
-        causal_history: m.causal_history.into_boxed_slice(),
+        causal_history: m
+            .causal_history
+            .into_iter()
+            .map(super::Dep::from_entry)
+            .collect(),
         content: m.content.unwrap_or_default(),
     })
 }

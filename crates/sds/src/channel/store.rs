@@ -19,8 +19,40 @@ pub(crate) struct StoredMessage {
     pub id: Id,
     pub sender_id: Id,
     pub lamport: u64,
-    pub causal_history: Box<[HistoryEntry]>,
+    pub causal_history: Box<[Dep]>,
     pub content: Bytes,
+}
+
+/// One causal-history entry as kept in memory: the ids are shared with the
+/// rest of the channel's state (the log, the buffers, the sender table), so a
+/// stored message costs one allocation for its whole history instead of two
+/// or three per entry, and owns its bytes (a hint is never a slice of the
+/// wire buffer it came in, which would keep that whole buffer alive).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Dep {
+    pub id: Id,
+    pub hint: Option<Bytes>,
+    pub sender: Option<Id>,
+}
+
+impl Dep {
+    /// The wire form of this entry.
+    pub fn to_entry(&self) -> HistoryEntry {
+        HistoryEntry {
+            message_id: self.id.to_string(),
+            retrieval_hint: self.hint.clone(),
+            sender_id: self.sender.as_deref().map(str::to_string),
+        }
+    }
+
+    /// From a wire entry, with fresh ids (restoring from a store).
+    pub fn from_entry(e: HistoryEntry) -> Dep {
+        Dep {
+            id: Id::from(e.message_id),
+            hint: e.retrieval_hint.map(|h| Bytes::copy_from_slice(&h)),
+            sender: e.sender_id.map(Id::from),
+        }
+    }
 }
 
 /// A log entry.
@@ -46,6 +78,11 @@ pub(crate) struct Log {
 impl Log {
     pub fn contains(&self, id: &str) -> bool {
         self.index.contains_key(id)
+    }
+
+    /// The shared id of a logged message.
+    pub fn key(&self, id: &str) -> Option<&Id> {
+        self.index.get_key_value(id).map(|(k, _)| k)
     }
 
     pub fn get(&self, id: &str) -> Option<&LogEntry> {
@@ -98,6 +135,11 @@ pub(crate) struct BoundedSet {
 impl BoundedSet {
     pub fn contains(&self, id: &str) -> bool {
         self.set.contains_key(id)
+    }
+
+    /// The shared id, if present.
+    pub fn key(&self, id: &str) -> Option<&Id> {
+        self.set.get_key_value(id).map(|(k, _)| k)
     }
 
     /// The insertion sequence number of `id`.
@@ -171,6 +213,9 @@ impl Outgoing {
     }
 
     pub fn remove(&mut self, id: &str) -> Option<OutEntry> {
+        if self.index.is_empty() {
+            return None;
+        }
         let (k, seq) = self.index.remove_entry(id)?;
         self.resend.remove(&k);
         self.entries.remove(&seq)
@@ -246,6 +291,16 @@ impl Incoming {
         self.entries.get(id)
     }
 
+    /// The shared id of a buffered message.
+    pub fn key(&self, id: &str) -> Option<&Id> {
+        self.entries.get_key_value(id).map(|(k, _)| k)
+    }
+
+    /// The shared id of a dependency some buffered message waits for.
+    pub fn waited_key(&self, id: &str) -> Option<&Id> {
+        self.waiters.get_key_value(id).map(|(k, _)| k)
+    }
+
     pub fn insert(&mut self, b: Buffered, timeout_at: u64) {
         let id = b.msg.id.clone();
         for dep in &b.unmet {
@@ -278,14 +333,22 @@ impl Incoming {
     /// for, and passes every changed message to `touched`.
     pub fn resolve(&mut self, dep: &str, lost: bool, mut touched: impl FnMut(&Id)) -> Vec<Id> {
         let mut ready = Vec::new();
-        let Some(waiting) = self.waiters.remove(dep) else {
+        if self.waiters.is_empty() {
+            return ready;
+        }
+        let Some((key, waiting)) = self.waiters.remove_entry(dep) else {
             return ready;
         };
         for w in waiting {
             if let Some(b) = self.entries.get_mut(&w) {
-                let before = b.unmet.len();
-                b.unmet.retain(|d| **d != *dep);
-                if b.unmet.len() < before {
+                // Ids are shared, so the pointer usually finds it.
+                let at = b
+                    .unmet
+                    .iter()
+                    .position(|d| Arc::ptr_eq(d, &key))
+                    .or_else(|| b.unmet.iter().position(|d| **d == *dep));
+                if let Some(at) = at {
+                    b.unmet.swap_remove(at);
                     touched(&w);
                     if lost {
                         b.lost.push(dep.to_string());

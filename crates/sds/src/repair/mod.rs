@@ -63,6 +63,13 @@ impl RepairOut {
         evicted
     }
 
+    /// Whether an entry due at `t_req` or later would be evicted at once
+    /// (the buffer is full of entries due earlier): the caller can skip it
+    /// without computing its T_req.
+    pub fn full_before(&self, cap: usize, t_req: u64) -> bool {
+        self.entries.len() >= cap && self.due.last().is_some_and(|(at, _)| at < t_req)
+    }
+
     /// An entry, for persisting it.
     pub fn get(&self, id: &str) -> Option<&OutRepair> {
         self.entries.get(id)
@@ -78,6 +85,9 @@ impl RepairOut {
     }
 
     pub fn remove(&mut self, id: &str) -> Option<OutRepair> {
+        if self.entries.is_empty() {
+            return None;
+        }
         let (k, e) = self.entries.remove_entry(id)?;
         self.due.remove(&k);
         self.expiry.remove(&k);

@@ -153,7 +153,21 @@ impl<'a> Reader<'a> {
         self.end.saturating_sub(self.pos)
     }
 
+    #[inline]
     fn varint(&mut self, site: Site) -> Result<u64, DecodeError> {
+        // Fast path: tags and short lengths are one byte.
+        if self.pos < self.end {
+            if let Some(&b) = self.buf.get(self.pos) {
+                if b < 0x80 {
+                    self.pos += 1;
+                    return Ok(u64::from(b));
+                }
+            }
+        }
+        self.varint_slow(site)
+    }
+
+    fn varint_slow(&mut self, site: Site) -> Result<u64, DecodeError> {
         let start = self.pos;
         let mut value: u64 = 0;
         for i in 0..10 {
