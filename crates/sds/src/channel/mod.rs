@@ -325,7 +325,7 @@ impl Channel {
     /// The in-memory form of a received history entry, sharing ids with the
     /// channel's state where it already holds them; `state` says where the
     /// referenced message is.
-    fn to_dep(&mut self, e: &HistoryEntry, state: &DepState) -> Dep {
+    fn shared_dep(&mut self, e: &HistoryEntry, state: &DepState) -> Dep {
         let known = match state {
             DepState::Present => self
                 .log
@@ -595,7 +595,7 @@ impl Channel {
         let mut deps: Vec<Dep> = Vec::with_capacity(msg.causal_history.len());
         for (i, e) in msg.causal_history.into_iter().enumerate() {
             let state = self.dep_state(&e.message_id);
-            let dep = self.to_dep(&e, &state);
+            let dep = self.shared_dep(&e, &state);
             // A self-reference or a repeated entry is kept (it is part of the
             // message) but not waited for twice.
             let repeated =
