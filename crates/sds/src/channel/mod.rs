@@ -151,6 +151,7 @@ pub(crate) struct Channel {
     own_news: HashMap<Id, [ItemHash; 2]>,
     /// Sender ids seen, shared by the stored messages and history entries.
     senders: HashSet<Id>,
+    last_sender: Option<Id>,
     /// Randomness of this channel's back-offs (seeded; persisted).
     rng: Rng,
     /// Keys changed since the last successful write (when persistent).
@@ -186,6 +187,7 @@ impl Channel {
             unannounced_set: HashMap::default(),
             own_news: HashMap::default(),
             senders: HashSet::default(),
+            last_sender: None,
             rng,
             dirty: ctx.persistent.then(Box::default),
             last_meta: None,
@@ -312,6 +314,18 @@ impl Channel {
 
     /// A shared copy of a sender id (ids repeat: a group has few senders).
     fn sender_key(&mut self, sender: &str) -> Id {
+        // Consecutive entries often name the same sender.
+        if let Some(k) = &self.last_sender {
+            if **k == *sender {
+                return k.clone();
+            }
+        }
+        let k = self.sender_key_lookup(sender);
+        self.last_sender = Some(k.clone());
+        k
+    }
+
+    fn sender_key_lookup(&mut self, sender: &str) -> Id {
         if let Some(k) = self.senders.get(sender) {
             return k.clone();
         }
