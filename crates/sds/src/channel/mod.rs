@@ -705,7 +705,12 @@ impl Channel {
                         r.t_max_ms,
                     );
                 let expires = t_req + r.t_max_ms * u64::from(r.max_request_attempts.max(1));
-                let rid = Id::from(e.message_id.as_str());
+                // Shared with the reverse index when a buffered message waits for it.
+                let rid = self
+                    .incoming
+                    .waited_key(&e.message_id)
+                    .cloned()
+                    .unwrap_or_else(|| Id::from(e.message_id.as_str()));
                 persist::touch(&mut self.dirty, Kind::RepairOut, &rid);
                 for old in
                     self.repair_out
