@@ -25,6 +25,10 @@ pub struct SimArgs {
     /// Prints no text report.
     #[arg(long, short)]
     quiet: bool,
+    /// Prints to stderr, every N simulated seconds, the wall time and the
+    /// simulated events of that stretch (shows whether a run slows down).
+    #[arg(long, value_name = "N")]
+    wall_log: Option<u64>,
 }
 
 /// Runs `sds sim`. Exit status: 0 if every invariant held, 1 if one was
@@ -59,7 +63,32 @@ pub fn run(args: &SimArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let report = if std::io::stderr().is_terminal() {
+    let report = if let Some(every) = args.wall_log.filter(|&n| n > 0) {
+        let every_ms = every.saturating_mul(1000);
+        let start = std::time::Instant::now();
+        let (mut last_wall, mut last_events, mut next) = (0.0f64, 0u64, every_ms);
+        let mut done = false;
+        sim.run_with_events(&mut |now, end, events| {
+            if done || (now < next && now < end) {
+                return;
+            }
+            done = now >= end;
+            while next <= now {
+                next = next.saturating_add(every_ms);
+            }
+            let wall = start.elapsed().as_secs_f64();
+            let (dw, de) = (wall - last_wall, events - last_events);
+            eprintln!(
+                "sim {:>6.0} s  wall {:>8.2} s  (+{:>7.2} s, {:>8} events, {:>7.0} events/s)",
+                now as f64 / 1000.0,
+                wall,
+                dw,
+                de,
+                de as f64 / dw.max(1e-9)
+            );
+            (last_wall, last_events) = (wall, events);
+        })
+    } else if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(sim.end_ms() / 1000);
         bar.set_style(
             indicatif::ProgressStyle::with_template(

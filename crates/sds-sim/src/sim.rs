@@ -921,6 +921,13 @@ impl Simulation {
 
     /// Runs to the end, calling `progress(now_ms, end_ms)` at every sample.
     pub fn run_with_progress(&mut self, progress: &mut dyn FnMut(u64, u64)) -> Report {
+        self.run_with_events(&mut |now, end, _| progress(now, end))
+    }
+
+    /// Runs to the end, calling `progress(now_ms, end_ms, events)` at every
+    /// sample, where `events` counts the simulated events processed so far
+    /// (to see where a long run spends its wall time).
+    pub fn run_with_events(&mut self, progress: &mut dyn FnMut(u64, u64, u64)) -> Report {
         let wall = Instant::now();
         while let Some(item) = self.queue.pop() {
             if item.time > self.end {
@@ -998,7 +1005,7 @@ impl Simulation {
                 }
                 Ev::Sample => {
                     self.timeline.push(self.sample());
-                    progress(self.now, self.end);
+                    progress(self.now, self.end, self.events);
                     let next = self.now + self.sc.sample_interval_ms;
                     if next <= self.end {
                         self.push(next, Ev::Sample);
@@ -1015,7 +1022,7 @@ impl Simulation {
         if self.timeline.last().is_none_or(|s| ms(s.t_s) != self.end) {
             self.timeline.push(self.sample());
         }
-        progress(self.end, self.end);
+        progress(self.end, self.end, self.events);
         let wall = wall.elapsed().as_secs_f64();
         self.finish(wall)
     }
