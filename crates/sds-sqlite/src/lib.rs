@@ -38,6 +38,7 @@
 
 mod codec;
 mod error;
+mod journal;
 mod participant;
 pub mod schema;
 
@@ -122,6 +123,20 @@ impl Default for Options {
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// Rows and bytes in the journal (known after opening read-write).
+    journal_rows: u64,
+    journal_bytes: u64,
+}
+
+impl Drop for SqliteStore {
+    /// Folds the journal into the tables (best effort: what is not folded
+    /// stays in the journal, and is replayed and folded later), so a file
+    /// closed cleanly holds all its rows in the tables.
+    fn drop(&mut self) {
+        if self.journal_rows > 0 {
+            let _ = self.fold_journal();
+        }
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -153,8 +168,19 @@ impl SqliteStore {
         };
         let conn = Connection::open_with_flags(&path, flags)
             .map_err(|e| store_error(&path, "cannot open the database", &e))?;
-        let mut store = SqliteStore { conn, path };
+        let mut store = SqliteStore {
+            conn,
+            path,
+            journal_rows: 0,
+            journal_bytes: 0,
+        };
         store.setup(options)?;
+        if !options.read_only {
+            let (rows, bytes) =
+                journal_size(&store.conn).map_err(|e| store.sql("cannot read the journal", &e))?;
+            store.journal_rows = rows;
+            store.journal_bytes = bytes;
+        }
         Ok(store)
     }
 
@@ -236,7 +262,7 @@ impl SqliteStore {
             // to the WAL, so small pages write (and checksum) a quarter of
             // the bytes of the default 4 KiB. Only effective before the
             // first table exists.
-            conn.pragma_update(None, "page_size", 1024)
+            conn.pragma_update(None, "page_size", 4096)
                 .map_err(|e| self.sql("cannot set the page size", &e))?;
         }
         let mode: String = conn
@@ -523,6 +549,106 @@ fn delete_ids(
     Ok(())
 }
 
+/// Folds the journal into the tables (inside the caller's transaction) and empties it.
+fn fold(tx: &Transaction<'_>) -> Result<(), LoadError> {
+    let mut sets = Vec::new();
+    {
+        let mut st = tx.prepare_cached("SELECT n, changes FROM journal ORDER BY n")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let n: i64 = r.get(0)?;
+            let bytes = r.get_ref(1)?.as_blob()?;
+            sets.push(journal::decode(bytes).ok_or_else(|| bad_journal(n))?);
+        }
+    }
+    for cs in &sets {
+        for ch in &cs.channels {
+            write_channel(tx, ch)?;
+        }
+    }
+    tx.prepare_cached("DELETE FROM journal")?.execute([])?;
+    Ok(())
+}
+
+/// Removes a channel's changes from the journal (inside the caller's
+/// transaction): rows naming it are rewritten without it, or deleted. Only
+/// ever shrinks the file, so it works on a full database.
+fn drop_from_journal(tx: &Transaction<'_>, channel: &str) -> Result<(), LoadError> {
+    let mut edits = Vec::new();
+    {
+        let mut st = tx.prepare_cached("SELECT n, changes FROM journal ORDER BY n")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let n: i64 = r.get(0)?;
+            let mut cs = journal::decode(r.get_ref(1)?.as_blob()?).ok_or_else(|| bad_journal(n))?;
+            let before = cs.channels.len();
+            cs.channels.retain(|c| c.channel != channel);
+            if cs.channels.len() != before {
+                edits.push((n, cs));
+            }
+        }
+    }
+    for (n, cs) in edits {
+        if cs.channels.is_empty() {
+            tx.prepare_cached("DELETE FROM journal WHERE n = ?1")?
+                .execute([n])?;
+        } else {
+            tx.prepare_cached("UPDATE journal SET changes = ?2 WHERE n = ?1")?
+                .execute(params![n, journal::encode(&cs)])?;
+        }
+    }
+    Ok(())
+}
+
+/// (rows, bytes) in the journal.
+fn journal_size(conn: &Connection) -> rusqlite::Result<(u64, u64)> {
+    conn.query_row(
+        "SELECT count(*), coalesce(sum(length(changes)), 0) FROM journal",
+        [],
+        |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+    )
+}
+
+fn bad_journal(n: i64) -> LoadError {
+    LoadError::Bad(format!(
+        "the database is corrupt: table journal, row {n}: not a change set"
+    ))
+}
+
+/// Every journal row, oldest first.
+fn read_journal(tx: &Transaction<'_>) -> Result<Vec<ChangeSet>, LoadError> {
+    let mut out = Vec::new();
+    let mut st = tx.prepare("SELECT n, changes FROM journal ORDER BY n")?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let n: i64 = r.get(0)?;
+        let bytes = r.get_ref(1)?.as_blob()?;
+        out.push(journal::decode(bytes).ok_or_else(|| bad_journal(n))?);
+    }
+    Ok(out)
+}
+
+impl SqliteStore {
+    /// Folds the journal into the tables in one transaction.
+    fn fold_journal(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let doing = "cannot fold the journal into the tables";
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| store_error(&path, doing, &e))?;
+        match fold(&tx) {
+            Ok(()) => {}
+            Err(LoadError::Sql(e)) => return Err(store_error(&path, doing, &e)),
+            Err(LoadError::Bad(s)) => return Err(plain(&path, doing, s)),
+        }
+        tx.commit().map_err(|e| store_error(&path, doing, &e))?;
+        self.journal_rows = 0;
+        self.journal_bytes = 0;
+        Ok(())
+    }
+}
+
 /// A load failure: SQLite's, or a row this store cannot have written.
 enum LoadError {
     Sql(rusqlite::Error),
@@ -532,6 +658,12 @@ enum LoadError {
 impl From<rusqlite::Error> for LoadError {
     fn from(e: rusqlite::Error) -> Self {
         LoadError::Sql(e)
+    }
+}
+
+impl From<rusqlite::types::FromSqlError> for LoadError {
+    fn from(e: rusqlite::types::FromSqlError) -> Self {
+        LoadError::Sql(e.into())
     }
 }
 
@@ -746,8 +878,9 @@ impl Store for SqliteStore {
             .conn
             .transaction()
             .map_err(|e| store_error(&path, doing, &e))?;
-        let out = match read_snapshots(&tx) {
-            Ok(s) => s,
+        let out = match read_snapshots(&tx).and_then(|s| Ok((s, read_journal(&tx)?))) {
+            Ok((s, sets)) if sets.is_empty() => s,
+            Ok((s, sets)) => journal::replay(s, &sets),
             Err(LoadError::Sql(e)) => return Err(store_error(&path, doing, &e)),
             Err(LoadError::Bad(s)) => return Err(plain(&path, doing, s)),
         };
@@ -759,16 +892,26 @@ impl Store for SqliteStore {
         if changes.channels.is_empty() {
             return Ok(());
         }
+        // One journal row, one transaction: see journal.rs.
+        let row = journal::encode(changes);
         let res = (|| {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            for ch in &changes.channels {
-                write_channel(&tx, ch)?;
-            }
+            tx.prepare_cached("INSERT INTO journal (changes) VALUES (?1)")?
+                .execute([&row[..]])?;
             tx.commit()
         })();
-        res.map_err(|e| self.sql("cannot apply a change set", &e))
+        res.map_err(|e| self.sql("cannot apply a change set", &e))?;
+        self.journal_rows += 1;
+        self.journal_bytes += row.len() as u64;
+        if self.journal_rows >= journal::FOLD_ROWS || self.journal_bytes >= journal::FOLD_BYTES {
+            // The change set is committed; a fold that fails (e.g. disk full)
+            // leaves the journal as it was, and is tried again after the next
+            // change set.
+            let _ = self.fold_journal();
+        }
+        Ok(())
     }
 
     fn drop_channel(&mut self, channel: &str) -> Result<(), StoreError> {
@@ -776,12 +919,25 @@ impl Store for SqliteStore {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            drop_from_journal(&tx, channel)?;
             for table in schema::CHANNEL_TABLES {
                 tx.prepare_cached(&format!("DELETE FROM {table} WHERE channel = ?1"))?
                     .execute([channel])?;
             }
-            tx.commit()
+            tx.commit()?;
+            Ok(())
         })();
-        res.map_err(|e| self.sql(&format!("cannot drop channel {channel:?}"), &e))
+        let doing = format!("cannot drop channel {channel:?}");
+        match res {
+            Ok(()) => {
+                // Rows were rewritten or removed: count again.
+                let (rows, bytes) = journal_size(&self.conn).map_err(|e| self.sql(&doing, &e))?;
+                self.journal_rows = rows;
+                self.journal_bytes = bytes;
+                Ok(())
+            }
+            Err(LoadError::Sql(e)) => Err(self.sql(&doing, &e)),
+            Err(LoadError::Bad(s)) => Err(plain(&self.path, &doing, s)),
+        }
     }
 }
