@@ -32,10 +32,10 @@ use std::collections::{BTreeMap, HashMap};
 const FORMAT: u8 = 1;
 
 /// Journal rows that trigger a fold.
-pub(crate) const FOLD_ROWS: u64 = 512;
+pub(crate) const FOLD_ROWS: u64 = 2_048;
 
 /// Journal bytes that trigger a fold.
-pub(crate) const FOLD_BYTES: u64 = 1 << 20;
+pub(crate) const FOLD_BYTES: u64 = 4 << 20;
 
 struct W(Vec<u8>);
 

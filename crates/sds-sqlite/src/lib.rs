@@ -2,7 +2,8 @@
 //!
 //! [`SqliteStore`] implements [`sds::store::Store`] on one database file
 //! (bundled SQLite, WAL mode). Every change set of a protocol operation is
-//! written in one transaction with cached prepared statements, so the cost of
+//! written in one transaction, as one row appended to a change journal that
+//! is folded into the tables every 2 048 change sets (or 4 MiB); the cost of
 //! an operation is proportional to the rows it changed, never to the size of
 //! the state. See the [`sds::store`] module docs for the contract, and
 //! `docs/persistence.md` for the schema, the failure policy and measurements.
@@ -87,16 +88,18 @@ pub struct Options {
     /// further fails with a "full" error (default: no bound).
     pub max_size_bytes: Option<u64>,
     /// SQLite's page cache for this connection, in KiB (`PRAGMA cache_size`;
-    /// default 4 MiB). SQLite drops part of its cache after each commit by
-    /// scanning it, so a large cache cost more than it saved (32 MiB: 10 % of
-    /// the time of a persisted receive).
+    /// default 16 MiB: the pages a journal fold touches stay in it). In
+    /// version 1, where every commit touched several tables, SQLite's scans
+    /// of a large cache after commits cost more than they saved (32 MiB: 10 %
+    /// of the time of a persisted receive).
     pub cache_size_kib: u32,
     /// How much of the file SQLite reads through a memory map
     /// (`PRAGMA mmap_size`; default 0: off, it made no difference in `sds bench --store` and inflates RSS).
     pub mmap_size_bytes: u64,
     /// WAL size, in pages, at which a commit checkpoints it into the database
-    /// (`PRAGMA wal_autocheckpoint`; default 4 096 pages, 4 MiB at 1 KiB
-    /// pages). Larger values write a page that changes often fewer times.
+    /// (`PRAGMA wal_autocheckpoint`; default 16 384 pages, 64 MiB at 4 KiB
+    /// pages: the WAL file grows to about that size and stays). Larger values
+    /// write a page that changes often (the journal's last page) fewer times.
     pub wal_autocheckpoint_pages: u32,
 }
 
@@ -107,9 +110,9 @@ impl Default for Options {
             busy_timeout_ms: 5_000,
             read_only: false,
             max_size_bytes: None,
-            cache_size_kib: 4 * 1024,
+            cache_size_kib: 16 * 1024,
             mmap_size_bytes: 0,
-            wal_autocheckpoint_pages: 4_096,
+            wal_autocheckpoint_pages: 16_384,
         }
     }
 }
@@ -147,7 +150,7 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-/// Statements cached per connection (the 14 of `apply` plus spares).
+/// Statements cached per connection (the 14 of a fold, the journal's, plus spares).
 const STATEMENT_CACHE: usize = 32;
 
 impl SqliteStore {
@@ -257,11 +260,11 @@ impl SqliteStore {
             return Ok(());
         }
         if version == 0 {
-            // A new file: 1 KiB pages. A change set touches a handful of rows
-            // in different tables and each commit appends every touched page
-            // to the WAL, so small pages write (and checksum) a quarter of
-            // the bytes of the default 4 KiB. Only effective before the
-            // first table exists.
+            // A new file: 4 KiB pages. A commit appends one journal row of
+            // 1-2 KB (journal.rs), which fits the journal's last page; with
+            // 1 KiB pages it spilled to overflow pages, and each page is a
+            // WAL frame of its own (two writes). Only effective before the
+            // first table exists; version-1 files keep their 1 KiB pages.
             conn.pragma_update(None, "page_size", 4096)
                 .map_err(|e| self.sql("cannot set the page size", &e))?;
         }
