@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, HashMap};
 const FORMAT: u8 = 1;
 
 /// Journal rows that trigger a fold.
-pub(crate) const FOLD_ROWS: u64 = 2_048;
+pub(crate) const FOLD_ROWS: u32 = 2_048;
 
 /// Journal bytes that trigger a fold.
 pub(crate) const FOLD_BYTES: u64 = 4 << 20;

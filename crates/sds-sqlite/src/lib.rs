@@ -101,6 +101,10 @@ pub struct Options {
     /// pages: the WAL file grows to about that size and stays). Larger values
     /// write a page that changes often (the journal's last page) fewer times.
     pub wal_autocheckpoint_pages: u32,
+    /// Change sets in the journal at which it is folded into the tables
+    /// (default 2 048; it is also folded at 4 MiB). Smaller values fold
+    /// more often (tests use it to land crashes inside folds).
+    pub journal_fold_rows: u32,
 }
 
 impl Default for Options {
@@ -113,6 +117,7 @@ impl Default for Options {
             cache_size_kib: 16 * 1024,
             mmap_size_bytes: 0,
             wal_autocheckpoint_pages: 16_384,
+            journal_fold_rows: journal::FOLD_ROWS,
         }
     }
 }
@@ -129,6 +134,7 @@ pub struct SqliteStore {
     /// Rows and bytes in the journal (known after opening read-write).
     journal_rows: u64,
     journal_bytes: u64,
+    fold_rows: u64,
 }
 
 impl Drop for SqliteStore {
@@ -176,6 +182,7 @@ impl SqliteStore {
             path,
             journal_rows: 0,
             journal_bytes: 0,
+            fold_rows: u64::from(options.journal_fold_rows.max(1)),
         };
         store.setup(options)?;
         if !options.read_only {
@@ -908,7 +915,7 @@ impl Store for SqliteStore {
         res.map_err(|e| self.sql("cannot apply a change set", &e))?;
         self.journal_rows += 1;
         self.journal_bytes += row.len() as u64;
-        if self.journal_rows >= journal::FOLD_ROWS || self.journal_bytes >= journal::FOLD_BYTES {
+        if self.journal_rows >= self.fold_rows || self.journal_bytes >= journal::FOLD_BYTES {
             // The change set is committed; a fold that fails (e.g. disk full)
             // leaves the journal as it was, and is tried again after the next
             // change set.
