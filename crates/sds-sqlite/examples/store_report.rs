@@ -6,6 +6,11 @@
 //! (DIR: where the databases go; default the system temp dir. Use a real
 //! disk: FULL's cost is the fsync.)
 //!
+//! `SDS_REPORT_N=1000,10000,100000` sets the participant runs' sizes
+//! (default 1 000 and 10 000; FULL always runs 2 000). CPU µs/op is the
+//! thread's CPU time (`/proc/thread-self/schedstat`), which a busy machine
+//! inflates less than the wall time behind ops/s.
+//!
 //! Bytes written are counted by the kernel (`wchar` of `/proc/self/io`: all
 //! bytes passed to write(2) by this process, WAL frames and checkpoints).
 
@@ -15,6 +20,17 @@ mod shapes;
 use sds::store::{ChangeSet, Store};
 use sds_sqlite::{Options, SqliteStore, Synchronous};
 use std::time::{Duration, Instant};
+
+/// CPU time of this thread so far, in ns (`/proc/thread-self/schedstat`):
+/// less sensitive than wall time to other processes on a busy machine.
+fn cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
 
 fn written() -> Option<u64> {
     let io = std::fs::read_to_string("/proc/self/io").ok()?;
@@ -81,7 +97,7 @@ fn participant_workloads(
     dir: &std::path::Path,
     sync: Synchronous,
     n: usize,
-) -> Result<[(f64, f64); 2], String> {
+) -> Result<[(f64, f64, f64); 2], String> {
     use sds::{Config, Participant};
     let tmp = tempfile::tempdir_in(dir).map_err(|e| e.to_string())?;
     let opts = Options {
@@ -106,6 +122,7 @@ fn participant_workloads(
     let mut a: Participant = open("a")?;
     let mut msgs = Vec::with_capacity(n);
     let w0 = written();
+    let c0 = cpu_ns();
     let start = Instant::now();
     for i in 0..n {
         let content = vec![(i % 251) as u8; 100];
@@ -119,9 +136,11 @@ fn participant_workloads(
     let send = (
         n as f64 / start.elapsed().as_secs_f64(),
         written().unwrap_or(0).saturating_sub(w0.unwrap_or(0)) as f64 / n as f64,
+        cpu_ns().unwrap_or(0).saturating_sub(c0.unwrap_or(0)) as f64 / 1e3 / n as f64,
     );
     let mut b: Participant = open("b")?;
     let w0 = written();
+    let c0 = cpu_ns();
     let start = Instant::now();
     for (i, m) in msgs.into_iter().enumerate() {
         b.receive(m, None, t0 + i as u64)
@@ -132,6 +151,7 @@ fn participant_workloads(
     let recv = (
         n as f64 / start.elapsed().as_secs_f64(),
         written().unwrap_or(0).saturating_sub(w0.unwrap_or(0)) as f64 / n as f64,
+        cpu_ns().unwrap_or(0).saturating_sub(c0.unwrap_or(0)) as f64 / 1e3 / n as f64,
     );
     Ok([send, recv])
 }
@@ -143,18 +163,24 @@ fn main() {
         .unwrap_or_else(std::env::temp_dir);
     println!("Participant on SQLite (`sds bench` workloads, 100-byte contents):");
     println!();
-    println!("| sync | n | send ops/s | send bytes written/op | receive ops/s | receive bytes written/op |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for (sync, sname) in [(Synchronous::Normal, "NORMAL"), (Synchronous::Full, "FULL")] {
-        let n = if sync == Synchronous::Full {
-            2_000
-        } else {
-            10_000
-        };
+    println!(
+        "| sync | n | send ops/s | send CPU µs/op | send bytes written/op | receive ops/s | \
+         receive CPU µs/op | receive bytes written/op |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let sizes: Vec<usize> = std::env::var("SDS_REPORT_N")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_else(|| vec![1_000, 10_000]);
+    let runs = sizes
+        .iter()
+        .map(|&n| (Synchronous::Normal, "NORMAL", n))
+        .chain([(Synchronous::Full, "FULL", 2_000)]);
+    for (sync, sname, n) in runs {
         match participant_workloads(&dir, sync, n) {
             Ok([s, r]) => println!(
-                "| {sname} | {n} | {:.0} | {:.0} | {:.0} | {:.0} |",
-                s.0, s.1, r.0, r.1
+                "| {sname} | {n} | {:.0} | {:.1} | {:.0} | {:.0} | {:.1} | {:.0} |",
+                s.0, s.2, s.1, r.0, r.2, r.1
             ),
             Err(e) => {
                 eprintln!("participant {sname}: {e}");

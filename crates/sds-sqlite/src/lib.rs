@@ -2,7 +2,8 @@
 //!
 //! [`SqliteStore`] implements [`sds::store::Store`] on one database file
 //! (bundled SQLite, WAL mode). Every change set of a protocol operation is
-//! written in one transaction with cached prepared statements, so the cost of
+//! written in one transaction, as one row appended to a change journal that
+//! is folded into the tables every 2 048 change sets (or 4 MiB); the cost of
 //! an operation is proportional to the rows it changed, never to the size of
 //! the state. See the [`sds::store`] module docs for the contract, and
 //! `docs/persistence.md` for the schema, the failure policy and measurements.
@@ -38,6 +39,7 @@
 
 mod codec;
 mod error;
+mod journal;
 mod participant;
 pub mod schema;
 
@@ -86,17 +88,23 @@ pub struct Options {
     /// further fails with a "full" error (default: no bound).
     pub max_size_bytes: Option<u64>,
     /// SQLite's page cache for this connection, in KiB (`PRAGMA cache_size`;
-    /// default 4 MiB). SQLite drops part of its cache after each commit by
-    /// scanning it, so a large cache cost more than it saved (32 MiB: 10 % of
-    /// the time of a persisted receive).
+    /// default 16 MiB: the pages a journal fold touches stay in it). In
+    /// version 1, where every commit touched several tables, SQLite's scans
+    /// of a large cache after commits cost more than they saved (32 MiB: 10 %
+    /// of the time of a persisted receive).
     pub cache_size_kib: u32,
     /// How much of the file SQLite reads through a memory map
     /// (`PRAGMA mmap_size`; default 0: off, it made no difference in `sds bench --store` and inflates RSS).
     pub mmap_size_bytes: u64,
     /// WAL size, in pages, at which a commit checkpoints it into the database
-    /// (`PRAGMA wal_autocheckpoint`; default 4 096 pages, 4 MiB at 1 KiB
-    /// pages). Larger values write a page that changes often fewer times.
+    /// (`PRAGMA wal_autocheckpoint`; default 16 384 pages, 64 MiB at 4 KiB
+    /// pages: the WAL file grows to about that size and stays). Larger values
+    /// write a page that changes often (the journal's last page) fewer times.
     pub wal_autocheckpoint_pages: u32,
+    /// Change sets in the journal at which it is folded into the tables
+    /// (default 2 048; it is also folded at 4 MiB). Smaller values fold
+    /// more often (tests use it to land crashes inside folds).
+    pub journal_fold_rows: u32,
 }
 
 impl Default for Options {
@@ -106,9 +114,10 @@ impl Default for Options {
             busy_timeout_ms: 5_000,
             read_only: false,
             max_size_bytes: None,
-            cache_size_kib: 4 * 1024,
+            cache_size_kib: 16 * 1024,
             mmap_size_bytes: 0,
-            wal_autocheckpoint_pages: 4_096,
+            wal_autocheckpoint_pages: 16_384,
+            journal_fold_rows: journal::FOLD_ROWS,
         }
     }
 }
@@ -122,6 +131,21 @@ impl Default for Options {
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// Rows and bytes in the journal (known after opening read-write).
+    journal_rows: u64,
+    journal_bytes: u64,
+    fold_rows: u64,
+}
+
+impl Drop for SqliteStore {
+    /// Folds the journal into the tables (best effort: what is not folded
+    /// stays in the journal, and is replayed and folded later), so a file
+    /// closed cleanly holds all its rows in the tables.
+    fn drop(&mut self) {
+        if self.journal_rows > 0 {
+            let _ = self.fold_journal();
+        }
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -132,7 +156,7 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-/// Statements cached per connection (the 14 of `apply` plus spares).
+/// Statements cached per connection (the 14 of a fold, the journal's, plus spares).
 const STATEMENT_CACHE: usize = 32;
 
 impl SqliteStore {
@@ -153,8 +177,20 @@ impl SqliteStore {
         };
         let conn = Connection::open_with_flags(&path, flags)
             .map_err(|e| store_error(&path, "cannot open the database", &e))?;
-        let mut store = SqliteStore { conn, path };
+        let mut store = SqliteStore {
+            conn,
+            path,
+            journal_rows: 0,
+            journal_bytes: 0,
+            fold_rows: u64::from(options.journal_fold_rows.max(1)),
+        };
         store.setup(options)?;
+        if !options.read_only {
+            let (rows, bytes) =
+                journal_size(&store.conn).map_err(|e| store.sql("cannot read the journal", &e))?;
+            store.journal_rows = rows;
+            store.journal_bytes = bytes;
+        }
         Ok(store)
     }
 
@@ -231,12 +267,12 @@ impl SqliteStore {
             return Ok(());
         }
         if version == 0 {
-            // A new file: 1 KiB pages. A change set touches a handful of rows
-            // in different tables and each commit appends every touched page
-            // to the WAL, so small pages write (and checksum) a quarter of
-            // the bytes of the default 4 KiB. Only effective before the
-            // first table exists.
-            conn.pragma_update(None, "page_size", 1024)
+            // A new file: 4 KiB pages. A commit appends one journal row of
+            // 1-2 KB (journal.rs), which fits the journal's last page; with
+            // 1 KiB pages it spilled to overflow pages, and each page is a
+            // WAL frame of its own (two writes). Only effective before the
+            // first table exists; version-1 files keep their 1 KiB pages.
+            conn.pragma_update(None, "page_size", 4096)
                 .map_err(|e| self.sql("cannot set the page size", &e))?;
         }
         let mode: String = conn
@@ -523,6 +559,106 @@ fn delete_ids(
     Ok(())
 }
 
+/// Folds the journal into the tables (inside the caller's transaction) and empties it.
+fn fold(tx: &Transaction<'_>) -> Result<(), LoadError> {
+    let mut sets = Vec::new();
+    {
+        let mut st = tx.prepare_cached("SELECT n, changes FROM journal ORDER BY n")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let n: i64 = r.get(0)?;
+            let bytes = r.get_ref(1)?.as_blob()?;
+            sets.push(journal::decode(bytes).ok_or_else(|| bad_journal(n))?);
+        }
+    }
+    for cs in &sets {
+        for ch in &cs.channels {
+            write_channel(tx, ch)?;
+        }
+    }
+    tx.prepare_cached("DELETE FROM journal")?.execute([])?;
+    Ok(())
+}
+
+/// Removes a channel's changes from the journal (inside the caller's
+/// transaction): rows naming it are rewritten without it, or deleted. Only
+/// ever shrinks the file, so it works on a full database.
+fn drop_from_journal(tx: &Transaction<'_>, channel: &str) -> Result<(), LoadError> {
+    let mut edits = Vec::new();
+    {
+        let mut st = tx.prepare_cached("SELECT n, changes FROM journal ORDER BY n")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let n: i64 = r.get(0)?;
+            let mut cs = journal::decode(r.get_ref(1)?.as_blob()?).ok_or_else(|| bad_journal(n))?;
+            let before = cs.channels.len();
+            cs.channels.retain(|c| c.channel != channel);
+            if cs.channels.len() != before {
+                edits.push((n, cs));
+            }
+        }
+    }
+    for (n, cs) in edits {
+        if cs.channels.is_empty() {
+            tx.prepare_cached("DELETE FROM journal WHERE n = ?1")?
+                .execute([n])?;
+        } else {
+            tx.prepare_cached("UPDATE journal SET changes = ?2 WHERE n = ?1")?
+                .execute(params![n, journal::encode(&cs)])?;
+        }
+    }
+    Ok(())
+}
+
+/// (rows, bytes) in the journal.
+fn journal_size(conn: &Connection) -> rusqlite::Result<(u64, u64)> {
+    conn.query_row(
+        "SELECT count(*), coalesce(sum(length(changes)), 0) FROM journal",
+        [],
+        |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+    )
+}
+
+fn bad_journal(n: i64) -> LoadError {
+    LoadError::Bad(format!(
+        "the database is corrupt: table journal, row {n}: not a change set"
+    ))
+}
+
+/// Every journal row, oldest first.
+fn read_journal(tx: &Transaction<'_>) -> Result<Vec<ChangeSet>, LoadError> {
+    let mut out = Vec::new();
+    let mut st = tx.prepare("SELECT n, changes FROM journal ORDER BY n")?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let n: i64 = r.get(0)?;
+        let bytes = r.get_ref(1)?.as_blob()?;
+        out.push(journal::decode(bytes).ok_or_else(|| bad_journal(n))?);
+    }
+    Ok(out)
+}
+
+impl SqliteStore {
+    /// Folds the journal into the tables in one transaction.
+    fn fold_journal(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let doing = "cannot fold the journal into the tables";
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| store_error(&path, doing, &e))?;
+        match fold(&tx) {
+            Ok(()) => {}
+            Err(LoadError::Sql(e)) => return Err(store_error(&path, doing, &e)),
+            Err(LoadError::Bad(s)) => return Err(plain(&path, doing, s)),
+        }
+        tx.commit().map_err(|e| store_error(&path, doing, &e))?;
+        self.journal_rows = 0;
+        self.journal_bytes = 0;
+        Ok(())
+    }
+}
+
 /// A load failure: SQLite's, or a row this store cannot have written.
 enum LoadError {
     Sql(rusqlite::Error),
@@ -532,6 +668,12 @@ enum LoadError {
 impl From<rusqlite::Error> for LoadError {
     fn from(e: rusqlite::Error) -> Self {
         LoadError::Sql(e)
+    }
+}
+
+impl From<rusqlite::types::FromSqlError> for LoadError {
+    fn from(e: rusqlite::types::FromSqlError) -> Self {
+        LoadError::Sql(e.into())
     }
 }
 
@@ -746,8 +888,9 @@ impl Store for SqliteStore {
             .conn
             .transaction()
             .map_err(|e| store_error(&path, doing, &e))?;
-        let out = match read_snapshots(&tx) {
-            Ok(s) => s,
+        let out = match read_snapshots(&tx).and_then(|s| Ok((s, read_journal(&tx)?))) {
+            Ok((s, sets)) if sets.is_empty() => s,
+            Ok((s, sets)) => journal::replay(s, &sets),
             Err(LoadError::Sql(e)) => return Err(store_error(&path, doing, &e)),
             Err(LoadError::Bad(s)) => return Err(plain(&path, doing, s)),
         };
@@ -759,16 +902,26 @@ impl Store for SqliteStore {
         if changes.channels.is_empty() {
             return Ok(());
         }
+        // One journal row, one transaction: see journal.rs.
+        let row = journal::encode(changes);
         let res = (|| {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            for ch in &changes.channels {
-                write_channel(&tx, ch)?;
-            }
+            tx.prepare_cached("INSERT INTO journal (changes) VALUES (?1)")?
+                .execute([&row[..]])?;
             tx.commit()
         })();
-        res.map_err(|e| self.sql("cannot apply a change set", &e))
+        res.map_err(|e| self.sql("cannot apply a change set", &e))?;
+        self.journal_rows += 1;
+        self.journal_bytes += row.len() as u64;
+        if self.journal_rows >= self.fold_rows || self.journal_bytes >= journal::FOLD_BYTES {
+            // The change set is committed; a fold that fails (e.g. disk full)
+            // leaves the journal as it was, and is tried again after the next
+            // change set.
+            let _ = self.fold_journal();
+        }
+        Ok(())
     }
 
     fn drop_channel(&mut self, channel: &str) -> Result<(), StoreError> {
@@ -776,12 +929,25 @@ impl Store for SqliteStore {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            drop_from_journal(&tx, channel)?;
             for table in schema::CHANNEL_TABLES {
                 tx.prepare_cached(&format!("DELETE FROM {table} WHERE channel = ?1"))?
                     .execute([channel])?;
             }
-            tx.commit()
+            tx.commit()?;
+            Ok(())
         })();
-        res.map_err(|e| self.sql(&format!("cannot drop channel {channel:?}"), &e))
+        let doing = format!("cannot drop channel {channel:?}");
+        match res {
+            Ok(()) => {
+                // Rows were rewritten or removed: count again.
+                let (rows, bytes) = journal_size(&self.conn).map_err(|e| self.sql(&doing, &e))?;
+                self.journal_rows = rows;
+                self.journal_bytes = bytes;
+                Ok(())
+            }
+            Err(LoadError::Sql(e)) => Err(self.sql(&doing, &e)),
+            Err(LoadError::Bad(s)) => Err(plain(&self.path, &doing, s)),
+        }
     }
 }

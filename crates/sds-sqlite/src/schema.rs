@@ -94,8 +94,71 @@ CREATE TABLE remembered (
 ) WITHOUT ROWID;
 ";
 
+/// Version 2: a change journal (`journal`), and the tables holding messages (log, outgoing, incoming) become
+/// rowid tables with a unique index on (channel, id).
+///
+/// In version 1 they were WITHOUT ROWID tables keyed by (channel, id). Their
+/// rows (an encoded message, ~1 KB) are larger than what such a table keeps
+/// in a b-tree cell (about a quarter of a page), so every row spilled to
+/// overflow pages, and a key search had to read those overflow pages to
+/// compare keys. A rowid table stores the row in its own b-tree (appended at
+/// the end, as rowids grow), and the index holds only the short key.
+const V2: &str = "
+CREATE TABLE log_v2 (
+    channel TEXT NOT NULL,
+    id      TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    message BLOB NOT NULL,
+    hint    BLOB
+);
+INSERT INTO log_v2 (channel, id, seq, message, hint)
+    SELECT channel, id, seq, message, hint FROM log ORDER BY channel, seq, id;
+DROP TABLE log;
+ALTER TABLE log_v2 RENAME TO log;
+CREATE UNIQUE INDEX log_key ON log (channel, id);
+
+CREATE TABLE outgoing_v2 (
+    channel   TEXT NOT NULL,
+    id        TEXT NOT NULL,
+    seq       INTEGER NOT NULL,
+    message   BLOB NOT NULL,
+    attempts  INTEGER NOT NULL,
+    last_sent INTEGER NOT NULL,
+    resend_at INTEGER NOT NULL,
+    ackers    BLOB NOT NULL
+);
+INSERT INTO outgoing_v2 (channel, id, seq, message, attempts, last_sent, resend_at, ackers)
+    SELECT channel, id, seq, message, attempts, last_sent, resend_at, ackers
+    FROM outgoing ORDER BY channel, seq, id;
+DROP TABLE outgoing;
+ALTER TABLE outgoing_v2 RENAME TO outgoing;
+CREATE UNIQUE INDEX outgoing_key ON outgoing (channel, id);
+
+CREATE TABLE incoming_v2 (
+    channel    TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    message    BLOB NOT NULL,
+    hint       BLOB,
+    unmet      BLOB NOT NULL,
+    lost       BLOB NOT NULL,
+    timeout_at INTEGER NOT NULL
+);
+INSERT INTO incoming_v2 (channel, id, message, hint, unmet, lost, timeout_at)
+    SELECT channel, id, message, hint, unmet, lost, timeout_at FROM incoming ORDER BY channel, id;
+DROP TABLE incoming;
+ALTER TABLE incoming_v2 RENAME TO incoming;
+CREATE UNIQUE INDEX incoming_key ON incoming (channel, id);
+
+-- One row per applied change set not yet folded into the tables above
+-- (see journal.rs); replayed in order of n on top of them.
+CREATE TABLE journal (
+    n       INTEGER PRIMARY KEY,
+    changes BLOB NOT NULL
+);
+";
+
 /// The migrations, oldest first: `MIGRATIONS[i]` goes from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub const LATEST: u32 = MIGRATIONS.len() as u32;

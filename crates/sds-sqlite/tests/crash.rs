@@ -16,7 +16,7 @@
 
 use bytes::Bytes;
 use sds::{Config, Event, Participant, RepairConfig, TransmitReason};
-use sds_sqlite::{open_participant, SqliteStore};
+use sds_sqlite::{open_participant, open_participant_with, Options, SqliteStore};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -103,7 +103,12 @@ fn crash_child() {
         return;
     };
     let from: usize = std::env::var(ENV_FROM).unwrap().parse().unwrap();
-    let mut p = open_participant(PathBuf::from(db), "alice", config()).unwrap();
+    // The journal is folded every 5 change sets, so kills also land inside folds.
+    let options = Options {
+        journal_fold_rows: 5,
+        ..Options::default()
+    };
+    let mut p = open_participant_with(PathBuf::from(db), &options, "alice", config()).unwrap();
     let out = std::io::stdout();
     for (i, (now, step)) in workload().into_iter().enumerate().skip(from) {
         let mut d = BTreeSet::new();

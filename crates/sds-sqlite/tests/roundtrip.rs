@@ -73,6 +73,39 @@ fn same_as_memory_store_across_reopens() {
     }
 }
 
+/// Enough change sets that the journal is folded into the tables several
+/// times (it is folded every 2 048 change sets or 4 MiB); loads (read-write
+/// and read-only) replay what is not folded yet.
+#[test]
+fn same_as_memory_store_across_journal_folds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let mut g = Gen::new(99);
+    let mut mem = MemoryStore::new();
+    let mut sql = SqliteStore::open(&path).unwrap();
+    for step in 0..5_000 {
+        let cs = g.change_set();
+        mem.apply(&cs).unwrap();
+        sql.apply(&cs).unwrap();
+        if step % 397 == 0 || step == 2_047 || step == 2_048 {
+            let want = normalize(mem.load().unwrap());
+            let got = sql.load().unwrap();
+            assert_load_order(&got);
+            assert_eq!(normalize(got), want, "step {step}");
+            let ro = sds_sqlite::Options {
+                read_only: true,
+                ..sds_sqlite::Options::default()
+            };
+            let got = SqliteStore::open_with(&path, &ro).unwrap().load().unwrap();
+            assert_eq!(normalize(got), want, "read-only, step {step}");
+        }
+        if step % 1_300 == 1_299 {
+            drop(sql);
+            sql = SqliteStore::open(&path).unwrap();
+        }
+    }
+}
+
 #[test]
 fn empty_file_loads_nothing() {
     let dir = tempfile::tempdir().unwrap();
