@@ -533,6 +533,7 @@ impl Peer {
                     "ephemeral_received": s.ephemeral_received,
                     "delivered": s.delivered,
                     "duplicates": s.duplicates,
+                    "too_old": s.too_old,
                     "buffered": s.buffered,
                     "missing_reported": s.missing_reported,
                     "lost": s.lost,
@@ -624,6 +625,7 @@ fn received_name(r: &Received) -> &'static str {
         Received::Sync => "sync",
         Received::Ephemeral => "ephemeral",
         Received::OwnMessage => "own_message",
+        Received::TooOld => "too_old",
         _ => "other",
     }
 }

@@ -1514,7 +1514,7 @@ fn histogram(sorted: &[u64]) -> Vec<Bucket> {
 }
 
 fn stats_map(s: &sds::Stats) -> BTreeMap<String, u64> {
-    let pairs: [(&str, u64); 21] = [
+    let pairs: [(&str, u64); 22] = [
         ("sent", s.sent),
         ("resent", s.resent),
         ("syncs_sent", s.syncs_sent),
@@ -1524,6 +1524,7 @@ fn stats_map(s: &sds::Stats) -> BTreeMap<String, u64> {
         ("ephemeral_received", s.ephemeral_received),
         ("delivered", s.delivered),
         ("duplicates", s.duplicates),
+        ("too_old", s.too_old),
         ("buffered", s.buffered),
         ("missing_reported", s.missing_reported),
         ("lost", s.lost),

@@ -24,6 +24,9 @@ pub struct Stats {
     pub delivered: u64,
     /// Duplicates ignored.
     pub duplicates: u64,
+    /// Content messages older than everything in a full log, not delivered
+    /// (see `Received::TooOld`).
+    pub too_old: u64,
     /// Content messages that had to wait in the incoming buffer.
     pub buffered: u64,
     /// Dependencies reported missing.
@@ -61,6 +64,7 @@ impl AddAssign for Stats {
         self.ephemeral_received += o.ephemeral_received;
         self.delivered += o.delivered;
         self.duplicates += o.duplicates;
+        self.too_old += o.too_old;
         self.buffered += o.buffered;
         self.missing_reported += o.missing_reported;
         self.lost += o.lost;
