@@ -24,7 +24,7 @@ pub struct Stats {
     pub delivered: u64,
     /// Duplicates ignored.
     pub duplicates: u64,
-    /// Content messages older than everything in a full log, not delivered
+    /// Content messages at or before the newest forgotten id, not delivered
     /// (see `Received::TooOld`).
     pub too_old: u64,
     /// Content messages that had to wait in the incoming buffer.

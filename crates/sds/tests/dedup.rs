@@ -2,7 +2,7 @@
 //! own messages are ignored.
 mod common;
 use common::*;
-use sds::{Config, Participant, Received};
+use sds::{Config, Event, Participant, Received};
 
 #[test]
 fn duplicates_are_delivered_once() {
@@ -99,10 +99,10 @@ fn send_refuses_reused_ids() {
 
 /// Found by the 100-participant simulation: once an id has left both the
 /// log and the evicted-id memory, a late copy (a repair rebroadcast) was
-/// delivered a second time. A message older than everything in a full log is
-/// now not delivered, and what waits for it is released.
+/// delivered a second time. A message at or before the newest forgotten id
+/// is now not delivered.
 #[test]
-fn messages_older_than_a_full_log_are_not_delivered_again() {
+fn messages_whose_id_was_forgotten_are_not_delivered_again() {
     // Each message names only its predecessor, so none waits for m0.
     let one = Config {
         causal_history_len: 1,
@@ -138,9 +138,48 @@ fn messages_older_than_a_full_log_are_not_delivered_again() {
     assert_eq!(b.stats().too_old, 1);
 }
 
-/// A message older than a full log releases what waits for it.
+/// A message older than a full log whose ids are all remembered is still
+/// delivered (it may never have been): only forgotten ids are ambiguous.
 #[test]
-fn a_too_old_message_releases_its_dependents() {
+fn an_old_message_never_seen_is_delivered() {
+    let mut a = Participant::new("a", Config::default()).unwrap();
+    let mut c = Participant::new("c", Config::default()).unwrap();
+    let mut b = Participant::new(
+        "b",
+        Config {
+            max_log: 2,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    a.send("ch", "old", &b"x"[..], T0).unwrap();
+    for i in 0..3 {
+        c.send("ch", &format!("n{i}"), &b"x"[..], T0 + 10 + i)
+            .unwrap();
+    }
+    for t in transmits(&mut c) {
+        assert_eq!(
+            b.receive(t.bytes, None, T0 + 20).unwrap(),
+            Received::Delivered
+        );
+    }
+    let old = transmits(&mut a).remove(0);
+    assert_eq!(
+        b.receive(old.bytes.clone(), None, T0 + 21).unwrap(),
+        Received::Delivered
+    );
+    // Remembered as evicted at once: a second copy is a duplicate.
+    assert_eq!(
+        b.receive(old.bytes, None, T0 + 22).unwrap(),
+        Received::Duplicate
+    );
+    assert_eq!(delivered_ids(&drain(&mut b)), vec!["n0", "n1", "n2", "old"]);
+}
+
+/// A message not delivered as too old releases what waits for it, with it
+/// listed as a lost dependency.
+#[test]
+fn a_too_old_message_releases_its_dependents_as_lost() {
     let one = Config {
         causal_history_len: 1,
         ..Config::default()
@@ -150,15 +189,18 @@ fn a_too_old_message_releases_its_dependents() {
         "b",
         Config {
             max_log: 2,
+            max_evicted_ids: 0,
             ..Config::default()
         },
     )
     .unwrap();
     let mut c = Participant::new("c", Config::default()).unwrap();
     a.send("ch", "old", &b"x"[..], T0).unwrap();
-    c.send("ch", "n1", &b"x"[..], T0 + 10).unwrap();
-    c.send("ch", "n2", &b"x"[..], T0 + 11).unwrap();
-    // "child" is newer than n1 and n2 and names "old" in its causal history.
+    for i in 1..=3 {
+        c.send("ch", &format!("n{i}"), &b"x"[..], T0 + 10 + i)
+            .unwrap();
+    }
+    // "child" is newer than the n's and names "old" in its causal history.
     a.send("ch", "child", &b"x"[..], T0 + 20).unwrap();
     let from_a = transmits(&mut a);
     for t in transmits(&mut c) {
@@ -167,17 +209,28 @@ fn a_too_old_message_releases_its_dependents() {
             Received::Delivered
         );
     }
+    // n1 was evicted and, with no evicted-id memory, forgotten.
     assert!(matches!(
         b.receive(from_a[1].bytes.clone(), None, T0 + 20).unwrap(),
         Received::Buffered { missing: 1 }
     ));
-    // "old" sorts before the full log's head (n1): not delivered, and
-    // "child" is released.
     assert_eq!(
         b.receive(from_a[0].bytes.clone(), None, T0 + 21).unwrap(),
         Received::TooOld
     );
-    let delivered = delivered_ids(&drain(&mut b));
-    assert_eq!(delivered, vec!["n1", "n2", "child"]);
-    assert_eq!(b.channel_state("ch").unwrap().log, vec!["n2", "child"]);
+    let events = drain(&mut b);
+    let lost: Vec<Vec<String>> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Delivered {
+                message_id,
+                lost_dependencies,
+                ..
+            } if message_id == "child" => Some(lost_dependencies.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lost, vec![vec!["old".to_string()]]);
+    assert_eq!(delivered_ids(&events), vec!["n1", "n2", "n3", "child"]);
+    assert_eq!(b.channel_state("ch").unwrap().log, vec!["n3", "child"]);
 }

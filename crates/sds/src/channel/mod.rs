@@ -62,10 +62,11 @@ pub enum Received {
     },
     /// A content message we already have (log, buffer or recently evicted).
     Duplicate,
-    /// A content message older than everything in our full log (it sorts
-    /// before the log's first entry): we cannot tell whether we delivered it
-    /// before (its id may have left the evicted-id memory), so it is not
-    /// delivered; what waits for it is released as if it were marked met.
+    /// A content message that sorts at or before the newest message whose id
+    /// this channel has forgotten (evicted from the log, then from the
+    /// bounded evicted-id memory): we cannot tell whether we delivered it, so
+    /// it is not delivered; what waits for it is released with it listed as
+    /// a lost dependency.
     TooOld,
     /// A sync message (processed for acknowledgements and gaps only).
     Sync,
@@ -134,6 +135,12 @@ pub(crate) struct Channel {
     /// The last `causal_history_len` messages delivered or sent: (seq, id).
     recent: VecDeque<(u64, Id)>,
     evicted: BoundedSet,
+    /// (lamport, id) of the ids in `evicted`, in the same (eviction) order.
+    /// Not persisted: after a restart it fills again as entries are evicted.
+    evicted_keys: VecDeque<(u64, Id)>,
+    /// The log-order key of the newest message whose id we forgot: a message
+    /// at or before it may have been delivered already.
+    forgotten: Option<(u64, Id)>,
     met: BoundedSet,
     bloom: RollingBloom,
     bloom_bytes: Option<Bytes>,
@@ -179,6 +186,8 @@ impl Channel {
             seq: 0,
             recent: VecDeque::new(),
             evicted: BoundedSet::default(),
+            evicted_keys: VecDeque::new(),
+            forgotten: None,
             met: BoundedSet::default(),
             bloom,
             bloom_bytes: None,
@@ -557,14 +566,36 @@ impl Channel {
         for e in self.log.insert(entry, ctx.cfg.max_log) {
             persist::touch(&mut self.dirty, Kind::Log, &e.msg.id);
             persist::touch(&mut self.dirty, Kind::Evicted, &e.msg.id);
+            let key = (e.msg.lamport, e.msg.id.clone());
+            if ctx.cfg.max_evicted_ids == 0 {
+                self.forget(key);
+                continue;
+            }
+            self.evicted_keys.push_back(key);
             for old in self
                 .evicted
                 .insert(e.msg.id.clone(), ctx.cfg.max_evicted_ids)
             {
                 persist::touch(&mut self.dirty, Kind::Evicted, &old);
+                // Same order as the set: the front is `old` (or an entry
+                // restored from a store without its key, skipped).
+                while let Some(k) = self.evicted_keys.pop_front() {
+                    let hit = k.1 == old;
+                    self.forget(k);
+                    if hit {
+                        break;
+                    }
+                }
             }
         }
         seq
+    }
+
+    /// Moves the forgotten watermark up to `key`.
+    fn forget(&mut self, key: (u64, Id)) {
+        if self.forgotten.as_ref().is_none_or(|f| key > *f) {
+            self.forgotten = Some(key);
+        }
     }
 
     // -------------------------------------------------------------- receive
@@ -612,23 +643,22 @@ impl Channel {
             return Received::Duplicate;
         }
         let lamport = msg.lamport_timestamp.unwrap_or(0);
-        if self.log.len() >= ctx.cfg.max_log.max(1)
-            && self
-                .log
-                .first_key()
-                .is_some_and(|(l, k)| (lamport, msg.message_id.as_str()) < (*l, &**k))
+        if self
+            .forgotten
+            .as_ref()
+            .is_some_and(|(l, k)| (lamport, msg.message_id.as_str()) <= (*l, &**k))
         {
-            // Delivering it would insert it at the log's head and evict it at
-            // once; and once its id is forgotten a later copy would be
-            // delivered again (a duplicate found by the 100-participant
-            // simulation: a repair rebroadcast of a message sent 380 s earlier).
+            // We may have delivered it before and forgotten its id (a
+            // duplicate found by the 100-participant simulation: a repair
+            // rebroadcast of a message sent 380 s earlier). Not delivered;
+            // what waits for it gets it as a lost dependency.
             self.stats.too_old += 1;
             self.remember_met(ctx, &id);
             self.bloom_insert(&id);
             let dirty = &mut self.dirty;
             let ready = self
                 .incoming
-                .resolve(&id, false, |w| persist::touch(dirty, Kind::Incoming, w));
+                .resolve(&id, true, |w| persist::touch(dirty, Kind::Incoming, w));
             if !ready.is_empty() {
                 self.cascade(ctx, None, ready, now);
             }

@@ -122,11 +122,6 @@ impl Log {
     pub fn iter(&self) -> impl Iterator<Item = &LogEntry> {
         self.order.values()
     }
-
-    /// The (lamport timestamp, id) of the log's first (oldest) entry.
-    pub fn first_key(&self) -> Option<&(u64, Id)> {
-        self.order.keys().next()
-    }
 }
 
 /// A FIFO-bounded set of ids, each with its insertion sequence number.
