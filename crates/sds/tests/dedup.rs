@@ -4,6 +4,39 @@ mod common;
 use common::*;
 use sds::{Config, Event, Participant, Received};
 
+/// `b` (log of 2 entries, `evicted` remembered evicted ids) has received and
+/// delivered `a`'s messages m0..m{n-1}, each naming `history` predecessors.
+fn small_log_after(n: u64, history: usize, evicted: usize) -> (Participant, Vec<sds::Transmit>) {
+    let mut a = Participant::new(
+        "a",
+        Config {
+            causal_history_len: history,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    let mut b = Participant::new(
+        "b",
+        Config {
+            max_log: 2,
+            max_evicted_ids: evicted,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    for i in 0..n {
+        a.send("c", &format!("m{i}"), &b"x"[..], T0 + i).unwrap();
+    }
+    let txs = transmits(&mut a);
+    for t in &txs {
+        assert_eq!(
+            b.receive(t.bytes.clone(), None, T0).unwrap(),
+            Received::Delivered
+        );
+    }
+    (b, txs)
+}
+
 #[test]
 fn duplicates_are_delivered_once() {
     let mut a = Participant::new("a", Config::default()).unwrap();
@@ -39,25 +72,7 @@ fn duplicates_are_delivered_once() {
 
 #[test]
 fn evicted_ids_are_still_duplicates() {
-    let mut a = Participant::new("a", Config::default()).unwrap();
-    let mut b = Participant::new(
-        "b",
-        Config {
-            max_log: 2,
-            ..Config::default()
-        },
-    )
-    .unwrap();
-    for i in 0..4 {
-        a.send("c", &format!("m{i}"), &b"x"[..], T0 + i).unwrap();
-    }
-    let txs = transmits(&mut a);
-    for t in &txs {
-        assert_eq!(
-            b.receive(t.bytes.clone(), None, T0).unwrap(),
-            Received::Delivered
-        );
-    }
+    let (mut b, txs) = small_log_after(4, Config::default().causal_history_len, 10_000);
     assert_eq!(b.channel_state("c").unwrap().log, vec!["m2", "m3"]);
     assert_eq!(
         b.receive(txs[0].bytes.clone(), None, T0).unwrap(),
@@ -104,30 +119,7 @@ fn send_refuses_reused_ids() {
 #[test]
 fn messages_whose_id_was_forgotten_are_not_delivered_again() {
     // Each message names only its predecessor, so none waits for m0.
-    let one = Config {
-        causal_history_len: 1,
-        ..Config::default()
-    };
-    let mut a = Participant::new("a", one).unwrap();
-    let mut b = Participant::new(
-        "b",
-        Config {
-            max_log: 2,
-            max_evicted_ids: 1,
-            ..Config::default()
-        },
-    )
-    .unwrap();
-    for i in 0..5 {
-        a.send("c", &format!("m{i}"), &b"x"[..], T0 + i).unwrap();
-    }
-    let txs = transmits(&mut a);
-    for t in &txs {
-        assert_eq!(
-            b.receive(t.bytes.clone(), None, T0).unwrap(),
-            Received::Delivered
-        );
-    }
+    let (mut b, txs) = small_log_after(5, 1, 1);
     // m0 has left the log (m3, m4) and the evicted-id memory (m2 only).
     assert_eq!(b.channel_state("c").unwrap().log, vec!["m3", "m4"]);
     assert_eq!(
