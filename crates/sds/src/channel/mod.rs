@@ -577,13 +577,13 @@ impl Channel {
                 .insert(e.msg.id.clone(), ctx.cfg.max_evicted_ids)
             {
                 persist::touch(&mut self.dirty, Kind::Evicted, &old);
-                // Same order as the set: the front is `old` (or an entry
-                // restored from a store without its key, skipped).
-                while let Some(k) = self.evicted_keys.pop_front() {
-                    let hit = k.1 == old;
-                    self.forget(k);
-                    if hit {
-                        break;
+                // Same order as the set: the front is `old`, unless `old` was
+                // restored from a store (its key is unknown: the watermark
+                // stays where it is, which only means it may be delivered
+                // again, as before this rule).
+                if self.evicted_keys.front().is_some_and(|k| k.1 == old) {
+                    if let Some(k) = self.evicted_keys.pop_front() {
+                        self.forget(k);
                     }
                 }
             }
