@@ -226,3 +226,51 @@ fn a_too_old_message_releases_its_dependents_as_lost() {
     assert_eq!(delivered_ids(&events), vec!["n1", "n2", "n3", "child"]);
     assert_eq!(b.channel_state("ch").unwrap().log, vec!["n3", "child"]);
 }
+
+/// After a restart the evicted ids come back without their log-order keys;
+/// forgetting one of them must not move the forgotten watermark over ids
+/// that are still remembered (that would drop never-seen messages as too
+/// old).
+#[test]
+fn a_restart_does_not_advance_the_forgotten_watermark() {
+    use sds::store::MemoryStore;
+    let one = Config {
+        causal_history_len: 1,
+        ..Config::default()
+    };
+    let small = Config {
+        max_log: 2,
+        max_evicted_ids: 2,
+        ..Config::default()
+    };
+    let mut a = Participant::new("a", one.clone()).unwrap();
+    let mut c = Participant::new("c", one).unwrap();
+    for i in 0..5 {
+        a.send("ch", &format!("m{i}"), &b"x"[..], T0 + i).unwrap();
+    }
+    let txs = transmits(&mut a);
+    // "x" sorts between m1 and m2: (T0 + 1, "x").
+    c.send("ch", "x", &b"x"[..], T0 + 1).unwrap();
+    let x = transmits(&mut c).remove(0);
+
+    let store = MemoryStore::new();
+    let mut b = Participant::open("b", small.clone(), Box::new(store.clone())).unwrap();
+    for t in &txs[..4] {
+        assert_eq!(
+            b.receive(t.bytes.clone(), None, T0).unwrap(),
+            Received::Delivered
+        );
+    }
+    drop(b);
+    // Log m2, m3; evicted m0, m1 (restored without their keys).
+    let mut b = Participant::open("b", small, Box::new(store)).unwrap();
+    assert_eq!(b.channel_state("ch").unwrap().log, vec!["m2", "m3"]);
+    // m4 evicts m2, and the evicted-id memory forgets m0 (a restored id).
+    assert_eq!(
+        b.receive(txs[4].bytes.clone(), None, T0).unwrap(),
+        Received::Delivered
+    );
+    // Nothing at or after m0's unknown key is known to be forgotten: "x" was
+    // never seen and is delivered.
+    assert_eq!(b.receive(x.bytes, None, T0).unwrap(), Received::Delivered);
+}
