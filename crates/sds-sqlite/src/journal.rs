@@ -22,11 +22,12 @@
 use bytes::Bytes;
 use sds::store::{
     ChangeSet, ChannelChanges, ChannelMeta, ChannelSnapshot, IncomingRecord, LogRecord,
-    OutgoingRecord, Remembered, RememberedRecord, RepairInRecord, RepairOutRecord,
+    MemoryStore, OutgoingRecord, Remembered, RememberedRecord, RepairInRecord, RepairOutRecord,
+    Store,
 };
 use sds::wire::HistoryEntry;
 use sds::Dialect;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// The format byte of a journal row.
 const FORMAT: u8 = 1;
@@ -413,95 +414,21 @@ fn channel(r: &mut R<'_>) -> Option<ChannelChanges> {
 /// tables, with the semantics of a fold (upserts, then deletes, per change
 /// set), and returns them in the order `load` documents.
 pub(crate) fn replay(snaps: Vec<ChannelSnapshot>, sets: &[ChangeSet]) -> Vec<ChannelSnapshot> {
-    #[derive(Default)]
-    struct Rows {
-        meta: Option<ChannelMeta>,
-        log: BTreeMap<String, LogRecord>,
-        outgoing: BTreeMap<String, OutgoingRecord>,
-        incoming: BTreeMap<String, IncomingRecord>,
-        repair_out: BTreeMap<String, RepairOutRecord>,
-        repair_in: BTreeMap<String, RepairInRecord>,
-        remembered: BTreeMap<(Remembered, String), RememberedRecord>,
-    }
-    fn keyed<V>(rows: Vec<V>, key: impl Fn(&V) -> String) -> BTreeMap<String, V> {
-        rows.into_iter().map(|r| (key(&r), r)).collect()
-    }
-    fn put<K: Ord, V: Clone>(m: &mut BTreeMap<K, V>, rows: &[V], key: impl Fn(&V) -> K) {
-        for r in rows {
-            m.insert(key(r), r.clone());
-        }
-    }
-    fn del(m: &mut BTreeMap<String, impl Sized>, ids: &[String]) {
-        for id in ids {
-            m.remove(id);
-        }
-    }
-    let mut chans: BTreeMap<String, Rows> = snaps
-        .into_iter()
-        .map(|s| {
-            let rows = Rows {
-                meta: s.meta,
-                log: keyed(s.log, |r| r.id.clone()),
-                outgoing: keyed(s.outgoing, |r| r.id.clone()),
-                incoming: keyed(s.incoming, |r| r.id.clone()),
-                repair_out: keyed(s.repair_out, |r| r.id.clone()),
-                repair_in: keyed(s.repair_in, |r| r.id.clone()),
-                remembered: s
-                    .remembered
-                    .into_iter()
-                    .map(|r| ((r.kind, r.id.clone()), r))
-                    .collect(),
-            };
-            (s.channel, rows)
-        })
-        .collect();
+    // The in-memory store is the reference implementation of `apply`.
+    let mut store = MemoryStore::from_snapshots(snaps);
     for cs in sets {
-        for c in &cs.channels {
-            let rows = chans.entry(c.channel.clone()).or_default();
-            if let Some(m) = &c.meta {
-                rows.meta = Some(m.clone());
-            }
-            put(&mut rows.log, &c.log_upserts, |r| r.id.clone());
-            put(&mut rows.outgoing, &c.outgoing_upserts, |r| r.id.clone());
-            put(&mut rows.incoming, &c.incoming_upserts, |r| r.id.clone());
-            put(&mut rows.repair_out, &c.repair_out_upserts, |r| {
-                r.id.clone()
-            });
-            put(&mut rows.repair_in, &c.repair_in_upserts, |r| r.id.clone());
-            put(&mut rows.remembered, &c.remembered_upserts, |r| {
-                (r.kind, r.id.clone())
-            });
-            del(&mut rows.log, &c.log_deletes);
-            del(&mut rows.outgoing, &c.outgoing_deletes);
-            del(&mut rows.incoming, &c.incoming_deletes);
-            del(&mut rows.repair_out, &c.repair_out_deletes);
-            del(&mut rows.repair_in, &c.repair_in_deletes);
-            for (k, id) in &c.remembered_deletes {
-                rows.remembered.remove(&(*k, id.clone()));
-            }
-        }
+        // A MemoryStore without injected failures does not fail.
+        let _ = store.apply(cs);
     }
-    chans
-        .into_iter()
-        .map(|(channel, r)| {
-            let mut log: Vec<LogRecord> = r.log.into_values().collect();
-            log.sort_by(|a, b| (a.seq, &a.id).cmp(&(b.seq, &b.id)));
-            let mut outgoing: Vec<OutgoingRecord> = r.outgoing.into_values().collect();
-            outgoing.sort_by(|a, b| (a.seq, &a.id).cmp(&(b.seq, &b.id)));
-            let mut remembered: Vec<RememberedRecord> = r.remembered.into_values().collect();
-            remembered.sort_by(|a, b| (a.kind, a.seq, &a.id).cmp(&(b.kind, b.seq, &b.id)));
-            ChannelSnapshot {
-                channel,
-                meta: r.meta,
-                log,
-                outgoing,
-                incoming: r.incoming.into_values().collect(),
-                repair_out: r.repair_out.into_values().collect(),
-                repair_in: r.repair_in.into_values().collect(),
-                remembered,
-            }
-        })
-        .collect()
+    let mut snaps = store.load().unwrap_or_default();
+    for s in &mut snaps {
+        s.log.sort_by(|a, b| (a.seq, &a.id).cmp(&(b.seq, &b.id)));
+        s.outgoing
+            .sort_by(|a, b| (a.seq, &a.id).cmp(&(b.seq, &b.id)));
+        s.remembered
+            .sort_by(|a, b| (a.kind, a.seq, &a.id).cmp(&(b.kind, b.seq, &b.id)));
+    }
+    snaps
 }
 
 #[cfg(test)]

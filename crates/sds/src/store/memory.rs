@@ -6,7 +6,7 @@ use super::*;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct ChannelRows {
     meta: Option<ChannelMeta>,
     log: BTreeMap<String, LogRecord>,
@@ -46,25 +46,38 @@ impl MemoryStore {
     /// An independent copy of the data (clones share it).
     pub fn deep_copy(&self) -> MemoryStore {
         let copy = MemoryStore::new();
-        {
-            let src = self.lock();
-            let mut dst = copy.lock();
-            for (name, c) in &src.channels {
-                dst.channels.insert(
-                    name.clone(),
-                    ChannelRows {
-                        meta: c.meta.clone(),
-                        log: c.log.clone(),
-                        outgoing: c.outgoing.clone(),
-                        incoming: c.incoming.clone(),
-                        repair_out: c.repair_out.clone(),
-                        repair_in: c.repair_in.clone(),
-                        remembered: c.remembered.clone(),
-                    },
-                );
-            }
-        }
+        copy.lock().channels = self.lock().channels.clone();
         copy
+    }
+
+    /// A store holding these snapshots (as [`Store::load`] returns them):
+    /// for a store that keeps a base state elsewhere and replays change sets
+    /// on it with the reference semantics of [`Store::apply`].
+    pub fn from_snapshots(snaps: Vec<ChannelSnapshot>) -> MemoryStore {
+        fn keyed<V>(rows: Vec<V>, key: impl Fn(&V) -> String) -> BTreeMap<String, V> {
+            rows.into_iter().map(|r| (key(&r), r)).collect()
+        }
+        let store = MemoryStore::new();
+        store.lock().channels = snaps
+            .into_iter()
+            .map(|s| {
+                let rows = ChannelRows {
+                    meta: s.meta,
+                    log: keyed(s.log, |r| r.id.clone()),
+                    outgoing: keyed(s.outgoing, |r| r.id.clone()),
+                    incoming: keyed(s.incoming, |r| r.id.clone()),
+                    repair_out: keyed(s.repair_out, |r| r.id.clone()),
+                    repair_in: keyed(s.repair_in, |r| r.id.clone()),
+                    remembered: s
+                        .remembered
+                        .into_iter()
+                        .map(|r| ((r.kind, r.id.clone()), r))
+                        .collect(),
+                };
+                (s.channel, rows)
+            })
+            .collect();
+        store
     }
 
     /// Makes the next `n` calls to `apply` fail (fault injection).
