@@ -262,12 +262,23 @@ impl Channel {
     }
 
     fn dep_state(&self, id: &str) -> DepState {
-        if self.log.contains(id) || self.met.contains(id) || self.evicted.contains(id) {
-            DepState::Present
-        } else if self.incoming.contains(id) {
-            DepState::Waiting
+        self.dep_lookup(id).0
+    }
+
+    /// Where a referenced message is, with the channel's shared copy of its
+    /// id when it holds one (one lookup per place, done once).
+    fn dep_lookup(&self, id: &str) -> (DepState, Option<&Id>) {
+        if let Some(k) = self
+            .log
+            .key(id)
+            .or_else(|| self.met.key(id))
+            .or_else(|| self.evicted.key(id))
+        {
+            (DepState::Present, Some(k))
+        } else if let Some(k) = self.incoming.key(id) {
+            (DepState::Waiting, Some(k))
         } else {
-            DepState::Missing
+            (DepState::Missing, self.incoming.waited_key(id))
         }
     }
 
@@ -355,21 +366,10 @@ impl Channel {
     }
 
     /// The in-memory form of a received history entry, sharing ids with the
-    /// channel's state where it already holds them; `state` says where the
-    /// referenced message is.
-    fn shared_dep(&mut self, e: &HistoryEntry, state: &DepState) -> Dep {
-        let known = match state {
-            DepState::Present => self
-                .log
-                .key(&e.message_id)
-                .or_else(|| self.met.key(&e.message_id))
-                .or_else(|| self.evicted.key(&e.message_id)),
-            DepState::Waiting => self.incoming.key(&e.message_id),
-            DepState::Missing => self.incoming.waited_key(&e.message_id),
-        };
-        let id = known
-            .cloned()
-            .unwrap_or_else(|| Id::from(e.message_id.as_str()));
+    /// channel's state where it already holds them (`known`, from
+    /// [`Self::dep_lookup`]).
+    fn shared_dep(&mut self, e: &HistoryEntry, known: Option<Id>) -> Dep {
+        let id = known.unwrap_or_else(|| Id::from(e.message_id.as_str()));
         Dep {
             id,
             // Copied: a slice would keep the whole wire buffer alive.
@@ -670,8 +670,9 @@ impl Channel {
         let mut missing: Vec<HistoryEntry> = Vec::new();
         let mut deps: Vec<Dep> = Vec::with_capacity(msg.causal_history.len());
         for (i, e) in msg.causal_history.into_iter().enumerate() {
-            let state = self.dep_state(&e.message_id);
-            let dep = self.shared_dep(&e, &state);
+            let (state, known) = self.dep_lookup(&e.message_id);
+            let known = known.cloned();
+            let dep = self.shared_dep(&e, known);
             // A self-reference or a repeated entry is kept (it is part of the
             // message) but not waited for twice.
             let repeated =
