@@ -653,12 +653,8 @@ impl Channel {
             // rebroadcast of a message sent 380 s earlier). Not delivered;
             // what waits for it gets it as a lost dependency.
             self.stats.too_old += 1;
-            self.remember_met(ctx, &id);
             self.bloom_insert(&id);
-            let dirty = &mut self.dirty;
-            let ready = self
-                .incoming
-                .resolve(&id, true, |w| persist::touch(dirty, Kind::Incoming, w));
+            let ready = self.settle(ctx, &id, true);
             if !ready.is_empty() {
                 self.cascade(ctx, None, ready, now);
             }
@@ -1097,16 +1093,21 @@ impl Channel {
                 continue;
             }
             let id = Id::from(id);
-            self.remember_met(ctx, &id);
             self.bloom_insert(&id);
-            self.cancel_repairs(&id);
-            let dirty = &mut self.dirty;
-            ready.extend(
-                self.incoming
-                    .resolve(&id, false, |w| persist::touch(dirty, Kind::Incoming, w)),
-            );
+            ready.extend(self.settle(ctx, &id, false));
         }
         self.cascade(ctx, None, ready, now);
+    }
+
+    /// A dependency that will not be delivered here (marked met, lost or too
+    /// old): remembered as met, its repairs cancelled, and the buffered
+    /// messages it releases returned (with it listed as lost when `lost`).
+    fn settle(&mut self, ctx: &Ctx<'_>, id: &Id, lost: bool) -> Vec<Id> {
+        self.remember_met(ctx, id);
+        self.cancel_repairs(id);
+        let dirty = &mut self.dirty;
+        self.incoming
+            .resolve(id, lost, |w| persist::touch(dirty, Kind::Incoming, w))
     }
 
     /// Messages from others in the log delivered after `seq`, in delivery order.
@@ -1224,13 +1225,7 @@ impl Channel {
                 self.stats.lost += roots.len() as u64;
                 for e in &roots {
                     let rid = Id::from(e.message_id.as_str());
-                    self.remember_met(ctx, &rid);
-                    self.cancel_repairs(&rid);
-                    let dirty = &mut self.dirty;
-                    ready.extend(
-                        self.incoming
-                            .resolve(&rid, true, |w| persist::touch(dirty, Kind::Incoming, w)),
-                    );
+                    ready.extend(self.settle(ctx, &rid, true));
                 }
                 ctx.out.events.push_back(Event::IrretrievablyLost {
                     channel: self.id.to_string(),
