@@ -135,9 +135,6 @@ pub(crate) struct Channel {
     /// The last `causal_history_len` messages delivered or sent: (seq, id).
     recent: VecDeque<(u64, Id)>,
     evicted: BoundedSet,
-    /// (lamport, id) of the ids in `evicted`, in the same (eviction) order.
-    /// Not persisted: after a restart it fills again as entries are evicted.
-    evicted_keys: VecDeque<(u64, Id)>,
     /// The log-order key of the newest message whose id we forgot: a message
     /// at or before it may have been delivered already.
     forgotten: Option<(u64, Id)>,
@@ -186,7 +183,6 @@ impl Channel {
             seq: 0,
             recent: VecDeque::new(),
             evicted: BoundedSet::default(),
-            evicted_keys: VecDeque::new(),
             forgotten: None,
             met: BoundedSet::default(),
             bloom,
@@ -566,25 +562,20 @@ impl Channel {
         for e in self.log.insert(entry, ctx.cfg.max_log) {
             persist::touch(&mut self.dirty, Kind::Log, &e.msg.id);
             persist::touch(&mut self.dirty, Kind::Evicted, &e.msg.id);
-            let key = (e.msg.lamport, e.msg.id.clone());
             if ctx.cfg.max_evicted_ids == 0 {
-                self.forget(key);
+                self.forget((e.msg.lamport, e.msg.id.clone()));
                 continue;
             }
-            self.evicted_keys.push_back(key);
-            for old in self
-                .evicted
-                .insert(e.msg.id.clone(), ctx.cfg.max_evicted_ids)
+            for (old, lamport) in
+                self.evicted
+                    .insert_tagged(e.msg.id.clone(), e.msg.lamport, ctx.cfg.max_evicted_ids)
             {
                 persist::touch(&mut self.dirty, Kind::Evicted, &old);
-                // Same order as the set: the front is `old`, unless `old` was
-                // restored from a store (its key is unknown: the watermark
-                // stays where it is, which only means it may be delivered
-                // again, as before this rule).
-                if self.evicted_keys.front().is_some_and(|k| k.1 == old) {
-                    if let Some(k) = self.evicted_keys.pop_front() {
-                        self.forget(k);
-                    }
+                // An id restored from a store has no lamport timestamp (it is
+                // not persisted): the watermark stays where it is, which only
+                // means that message may be delivered again, as before.
+                if let Some(lamport) = lamport {
+                    self.forget((lamport, old));
                 }
             }
         }

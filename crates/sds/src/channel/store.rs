@@ -124,11 +124,13 @@ impl Log {
     }
 }
 
-/// A FIFO-bounded set of ids, each with its insertion sequence number.
+/// A FIFO-bounded set of ids, each with its insertion sequence number and,
+/// optionally, a tag handed back when it is pushed out (the evicted-id set
+/// tags each id with its lamport timestamp; restored ids have none).
 #[derive(Debug, Default)]
 pub(crate) struct BoundedSet {
     set: HashMap<Id, u64>,
-    order: VecDeque<Id>,
+    order: VecDeque<(Id, Option<u64>)>,
     next: u64,
 }
 
@@ -149,22 +151,39 @@ impl BoundedSet {
 
     /// Inserts `id` (a no-op if present); returns the ids pushed out.
     pub fn insert(&mut self, id: Id, cap: usize) -> Vec<Id> {
-        self.insert_with_seq(id, self.next, cap)
+        let seq = self.next;
+        self.push(id, seq, None, cap)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// Inserts `id` with a tag; returns the ids pushed out with theirs.
+    pub fn insert_tagged(&mut self, id: Id, tag: u64, cap: usize) -> Vec<(Id, Option<u64>)> {
+        let seq = self.next;
+        self.push(id, seq, Some(tag), cap)
     }
 
     /// Inserts with a given sequence number (restoring from a store).
     pub fn insert_with_seq(&mut self, id: Id, seq: u64, cap: usize) -> Vec<Id> {
+        self.push(id, seq, None, cap)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    fn push(&mut self, id: Id, seq: u64, tag: Option<u64>, cap: usize) -> Vec<(Id, Option<u64>)> {
         let mut out = Vec::new();
         if cap == 0 || self.set.contains_key(&id) {
             return out;
         }
         self.next = self.next.max(seq + 1);
         self.set.insert(id.clone(), seq);
-        self.order.push_back(id);
+        self.order.push_back((id, tag));
         while self.order.len() > cap {
-            if let Some(old) = self.order.pop_front() {
+            if let Some((old, tag)) = self.order.pop_front() {
                 self.set.remove(&old);
-                out.push(old);
+                out.push((old, tag));
             }
         }
         out
