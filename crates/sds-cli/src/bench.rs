@@ -190,11 +190,8 @@ struct Inputs {
 
 impl Inputs {
     fn new() -> Result<Self, String> {
-        let path = std::env::temp_dir().join(format!(
-            "sds-bench-{}-{}.bin",
-            std::process::id(),
-            Instant::now().elapsed().subsec_nanos()
-        ));
+        // One per process (create_new refuses a leftover of a reused pid).
+        let path = std::env::temp_dir().join(format!("sds-bench-{}.bin", std::process::id()));
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -364,22 +361,14 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
     let input_bytes = inputs.total;
     let message_bytes = last_len;
 
-    for (name, tag, order) in [
-        ("receive-in-order", "recv-in-order", &in_order),
-        ("receive-random", "recv-random", &order),
+    for (name, id, tag, order) in [
+        ("receive-in-order", "bench-b", "recv-in-order", &in_order),
+        ("receive-random", "bench-c", "recv-random", &order),
     ] {
         if !wanted(name) {
             continue;
         }
-        let mut b = participant(
-            if tag == "recv-in-order" {
-                "bench-b"
-            } else {
-                "bench-c"
-            },
-            &config,
-            args.store.as_deref().map(|s| (s, tag)),
-        )?;
+        let mut b = participant(id, &config, args.store.as_deref().map(|s| (s, tag)))?;
         let mut res = Ok(0);
         let w = measure_timed(name, n, || match receive_all(&mut b, &mut inputs, order) {
             Ok((delivered, seconds)) => {
