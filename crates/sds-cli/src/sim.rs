@@ -29,6 +29,10 @@ pub struct SimArgs {
     /// simulated events of that stretch (shows whether a run slows down).
     #[arg(long, value_name = "N")]
     wall_log: Option<u64>,
+    /// Threads for the participants' work (default: the machine's cores).
+    /// The report is the same for any number.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
 }
 
 /// Runs `sds sim`. Exit status: 0 if every invariant held, 1 if one was
@@ -63,6 +67,12 @@ pub fn run(args: &SimArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    sim.set_threads(threads);
     let report = if let Some(every) = args.wall_log.filter(|&n| n > 0) {
         let every_ms = every.saturating_mul(1000);
         let start = std::time::Instant::now();

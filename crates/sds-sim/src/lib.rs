@@ -20,6 +20,7 @@
 pub mod checker;
 mod fasthash;
 pub mod network;
+mod peer;
 pub mod plot;
 pub mod report;
 pub mod rng;

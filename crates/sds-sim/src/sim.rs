@@ -4,6 +4,7 @@
 use crate::checker::{Checker, Violation, ViolationKind};
 use crate::fasthash::FastMap;
 use crate::network::{LinkOutcome, Network};
+use crate::peer::{Done, LocalEv, Out, Peer, Rearm, Record};
 use crate::report::{
     quantile_with_infinite, Acks, Bucket, Consistency, Delivery, Detection, Furps, Invariants,
     NetStats, Percentiles, ReasonBytes, Report, Sample, Settings, StoreStats, WireBytes,
@@ -11,6 +12,7 @@ use crate::report::{
 use crate::rng::{mix64, SimRng};
 use crate::scenario::{ms, parse_ranges, Arrival, LossModel, Membership, Scenario, ScenarioError};
 use bytes::Bytes;
+use rayon::prelude::*;
 use sds::{Event, Participant, Transmit, TransmitReason};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, HashSet};
@@ -68,12 +70,25 @@ enum Ev {
         p: u32,
         m: u32,
     },
+    /// The store's answer: the message's bytes, or `None` if it had none.
     StoreReply {
         p: u32,
         m: u32,
-        found: bool,
+        bytes: Option<Bytes>,
     },
     Sample,
+    /// In a window's replay: the next recorded event of participant `p`.
+    Done {
+        p: u32,
+    },
+}
+
+impl Ev {
+    /// Events that do not belong to one participant's window work: they run
+    /// alone, between windows.
+    fn is_global(&self) -> bool {
+        matches!(self, Ev::Send { .. } | Ev::Churn { .. } | Ev::Sample)
+    }
 }
 
 struct Item {
@@ -145,15 +160,27 @@ pub struct Simulation {
     epoch: u64,
     now: u64,
     end: u64,
+    /// Participant and store events.
     queue: BinaryHeap<Item>,
+    /// Sends, churn and samples (they end a window).
+    globals: BinaryHeap<Item>,
+    /// The current window's events, replayed in global order.
+    window: BinaryHeap<Item>,
+    /// Whether a window is being replayed, and its end (simulated ms):
+    /// events pushed meanwhile before the end belong to it.
+    in_window: bool,
+    bound_time: u64,
+    /// Longest window: the smallest delay between one participant's action
+    /// and its effect on another (ms).
+    lookahead: u64,
+    pool: Option<rayon::ThreadPool>,
     seq: u64,
     events: u64,
     parts: Vec<Participant>,
     names: Vec<String>,
     online: Vec<bool>,
     offline_depth: Vec<u32>,
-    armed: Vec<Option<u64>>,
-    fired: Vec<(u64, u32)>,
+    peers: Vec<Peer>,
     chan_names: Vec<String>,
     chan_index: FastMap<String, u16>,
     chan_members: Vec<Vec<u32>>,
@@ -288,6 +315,11 @@ impl Simulation {
             parts.push(p);
         }
         let net = Network::new(&sc)?;
+        let lookahead = if sc.store.enabled {
+            sc.network.latency_min_ms.min(2 * sc.store.latency_ms)
+        } else {
+            sc.network.latency_min_ms
+        };
         let multisets: Vec<FastMap<(u64, u32), u32>> = chan_members
             .iter()
             .map(|ms| {
@@ -305,14 +337,19 @@ impl Simulation {
             now: 0,
             end: sc.end_ms(),
             queue: BinaryHeap::new(),
+            globals: BinaryHeap::new(),
+            window: BinaryHeap::new(),
+            in_window: false,
+            bound_time: 0,
+            lookahead,
+            pool: None,
             seq: 0,
             events: 0,
             parts,
             names,
             online: vec![true; n],
             offline_depth: vec![0; n],
-            armed: vec![None; n],
-            fired: vec![(u64::MAX, 0); n],
+            peers: (0..n).map(|_| Peer::new()).collect(),
             chan_names,
             chan_index,
             chan_members,
@@ -388,11 +425,36 @@ impl Simulation {
 
     fn push(&mut self, time: u64, ev: Ev) {
         self.seq += 1;
-        self.queue.push(Item {
-            time,
-            seq: self.seq,
-            ev,
-        });
+        let seq = self.seq;
+        if ev.is_global() {
+            self.globals.push(Item { time, seq, ev });
+        } else if self.in_window && time < self.bound_time {
+            // Set while replaying a window, due inside it: a participant's
+            // own timer (already run by its peer; replay its record here)
+            // or a store query. Nothing else can be this close.
+            let ev = match ev {
+                Ev::Timer { p, .. } => Ev::Done { p },
+                Ev::StoreQuery { .. } => ev,
+                other => unreachable!("event due inside its window: {other:?}"),
+            };
+            self.window.push(Item { time, seq, ev });
+        } else {
+            self.queue.push(Item { time, seq, ev });
+        }
+    }
+
+    /// Uses `threads` threads for the participants' work (default: the
+    /// machine's parallelism; 1 runs everything on the calling thread). The
+    /// report does not depend on it.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.pool = if threads <= 1 {
+            None
+        } else {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .ok()
+        };
     }
 
     fn anomaly(&mut self, text: String) {
@@ -410,7 +472,15 @@ impl Simulation {
     fn schedule_initial(&mut self) -> Result<(), ScenarioError> {
         let n = self.sc.participants;
         for p in 0..n {
-            self.rearm(p);
+            let rearm = self.peers[p].rearm(&self.parts[p], self.online[p], self.epoch, self.now);
+            self.apply_out(
+                p,
+                Out {
+                    transmits: Vec::new(),
+                    events: Vec::new(),
+                    rearm,
+                },
+            );
         }
         // Workload.
         let senders = ((self.sc.workload.sender_share * n as f64).round() as usize).min(n);
@@ -491,43 +561,68 @@ impl Simulation {
 
     // ------------------------------------------------------------ timers
 
-    fn rearm(&mut self, p: usize) {
-        if !self.online[p] {
-            return;
+    /// Runs participant `p`'s outputs through the network, the metrics and
+    /// the timer queue (right after an operation on it).
+    fn drain(&mut self, p: usize) {
+        let out = self.peers[p].collect(&mut self.parts[p], self.online[p], self.epoch, self.now);
+        self.apply_out(p, out);
+    }
+
+    fn apply_out(&mut self, p: usize, out: Out) {
+        for tx in out.transmits {
+            self.broadcast(p, tx);
         }
-        match self.parts[p].poll_timeout() {
-            Some(at) => {
-                if self.armed[p] == Some(at) {
-                    return;
+        for ev in out.events {
+            self.on_event(p, ev);
+        }
+        if let Rearm::Push { t, at, spin } = out.rearm {
+            if spin {
+                self.timer_spins += 1;
+                if self.timer_spins == 1 {
+                    let name = self.names[p].clone();
+                    self.anomaly(format!(
+                        "{name}: poll_timeout stays at or before now after handle_timeout (timer spin); stepping 1 ms"
+                    ));
                 }
-                self.armed[p] = Some(at);
-                let mut t = at.saturating_sub(self.epoch).max(self.now);
-                if t == self.now && self.fired[p].0 == self.now && self.fired[p].1 > 100 {
-                    // The core keeps asking for a timeout at a time that has
-                    // already been handled: step time forward.
-                    self.timer_spins += 1;
-                    if self.timer_spins == 1 {
-                        let name = self.names[p].clone();
-                        self.anomaly(format!(
-                            "{name}: poll_timeout stays at or before now after handle_timeout (timer spin); stepping 1 ms"
-                        ));
-                    }
-                    t += 1;
-                }
-                self.push(t, Ev::Timer { p: p as u32, at });
             }
-            None => self.armed[p] = None,
+            self.push(t, Ev::Timer { p: p as u32, at });
         }
     }
 
-    fn drain(&mut self, p: usize) {
-        while let Some(tx) = self.parts[p].poll_transmit() {
-            self.broadcast(p, tx);
+    /// Applies a participant's record of a window event (in replay order).
+    fn apply_record(&mut self, p: usize, rec: Record) {
+        match rec.done {
+            Done::Offline { first_of } => {
+                self.net_stats.dropped_offline += 1;
+                if first_of != NONE {
+                    self.record_miss(p, first_of, self.now);
+                }
+            }
+            Done::Received { len, error } => {
+                self.received_bytes += len;
+                if let Some(e) = error {
+                    let name = self.names[p].clone();
+                    self.anomaly(format!("{name}: receive failed: {e}"));
+                }
+            }
+            Done::Timer => {}
+            Done::ReplyDropped { m } => {
+                self.pending_queries.remove(&pair_key(p as u32, m));
+                self.store_stats.replies_dropped += 1;
+            }
+            Done::Reply { m, len, error } => {
+                self.pending_queries.remove(&pair_key(p as u32, m));
+                self.store_stats.hits += 1;
+                self.store_reply_bytes += len;
+                if let Some(e) = error {
+                    let name = self.names[p].clone();
+                    self.anomaly(format!("{name}: receive of a store reply failed: {e}"));
+                }
+            }
         }
-        while let Some(ev) = self.parts[p].poll_event() {
-            self.on_event(p, ev);
+        if let Some(out) = rec.out {
+            self.apply_out(p, out);
         }
-        self.rearm(p);
     }
 
     // ---------------------------------------------------------- messages
@@ -929,93 +1024,49 @@ impl Simulation {
     /// (to see where a long run spends its wall time).
     pub fn run_with_events(&mut self, progress: &mut dyn FnMut(u64, u64, u64)) -> Report {
         let wall = Instant::now();
-        while let Some(item) = self.queue.pop() {
-            if item.time > self.end {
+        loop {
+            let g = self.globals.peek().map(|i| (i.time, i.seq));
+            let l = self.queue.peek().map(|i| (i.time, i.seq));
+            let global_first = match (g, l) {
+                (None, None) => break,
+                (Some(g), Some(l)) => g < l,
+                (g, _) => g.is_some(),
+            };
+            let first = if global_first { g } else { l };
+            if first.is_some_and(|(t, _)| t > self.end) {
                 break;
             }
-            self.now = item.time;
-            self.events += 1;
-            match item.ev {
-                Ev::Arrival {
-                    to,
-                    bytes,
-                    first_of,
-                } => {
-                    let to = to as usize;
-                    if !self.online[to] {
-                        self.net_stats.dropped_offline += 1;
-                        if first_of != NONE {
-                            self.record_miss(to, first_of, self.now);
+            if global_first {
+                let Some(item) = self.globals.pop() else {
+                    break;
+                };
+                self.now = item.time;
+                self.events += 1;
+                match item.ev {
+                    Ev::Send { p } => self.do_send(p as usize),
+                    Ev::Churn { p, online } => self.churn(p as usize, online),
+                    Ev::Sample => {
+                        self.timeline.push(self.sample());
+                        progress(self.now, self.end, self.events);
+                        let next = self.now + self.sc.sample_interval_ms;
+                        if next <= self.end {
+                            self.push(next, Ev::Sample);
                         }
-                    } else {
-                        self.received_bytes += bytes.len() as u64;
-                        let now = self.unix();
-                        if let Err(e) = self.parts[to].receive(bytes, None, now) {
-                            let name = self.names[to].clone();
-                            self.anomaly(format!("{name}: receive failed: {e}"));
-                        }
-                        self.drain(to);
                     }
+                    other => unreachable!("not a global event: {other:?}"),
                 }
-                Ev::Timer { p, at } => {
-                    let p = p as usize;
-                    if self.online[p] && self.armed[p] == Some(at) {
-                        self.armed[p] = None;
-                        self.fired[p] = if self.fired[p].0 == self.now {
-                            (self.now, self.fired[p].1 + 1)
-                        } else {
-                            (self.now, 1)
-                        };
-                        let now = self.unix();
-                        self.parts[p].handle_timeout(now);
-                        self.drain(p);
-                    }
+                self.note_consistency();
+            } else if let Some(l) = l {
+                // A window: from the earliest participant event, up to the
+                // lookahead, the next global event and the end.
+                let mut bound = (l.0.saturating_add(self.lookahead), 0).min((self.end + 1, 0));
+                if let Some(g) = g {
+                    bound = bound.min(g);
                 }
-                Ev::Send { p } => self.do_send(p as usize),
-                Ev::Churn { p, online } => self.churn(p as usize, online),
-                Ev::StoreQuery { p, m } => {
-                    let (pu, key) = (p as usize, pair_key(p, m));
-                    if !self.online[pu] || self.checker.has(pu, m) {
-                        self.pending_queries.remove(&key);
-                    } else {
-                        self.store_stats.queries += 1;
-                        let arrives = self.now + self.store_latency;
-                        let found = self.store.get(&m).is_some_and(|(_, at)| *at <= arrives);
-                        self.push(arrives + self.store_latency, Ev::StoreReply { p, m, found });
-                    }
+                if bound <= l {
+                    bound = (l.0, l.1 + 1);
                 }
-                Ev::StoreReply { p, m, found } => {
-                    let pu = p as usize;
-                    self.pending_queries.remove(&pair_key(p, m));
-                    if !found {
-                        self.store_stats.misses += 1;
-                    } else if !self.online[pu] {
-                        self.store_stats.replies_dropped += 1;
-                    } else if let Some((bytes, _)) = self.store.get(&m) {
-                        let bytes = bytes.clone();
-                        self.store_stats.hits += 1;
-                        self.store_reply_bytes += bytes.len() as u64;
-                        let now = self.unix();
-                        if let Err(e) = self.parts[pu].receive(bytes, None, now) {
-                            let name = self.names[pu].clone();
-                            self.anomaly(format!("{name}: receive of a store reply failed: {e}"));
-                        }
-                        self.drain(pu);
-                    }
-                }
-                Ev::Sample => {
-                    self.timeline.push(self.sample());
-                    progress(self.now, self.end, self.events);
-                    let next = self.now + self.sc.sample_interval_ms;
-                    if next <= self.end {
-                        self.push(next, Ev::Sample);
-                    }
-                }
-            }
-            let consistent = self.inconsistent == 0;
-            if consistent != self.was_consistent {
-                self.was_consistent = consistent;
-                self.transitions.push((self.now, consistent));
+                self.run_window(bound);
             }
         }
         self.now = self.end;
@@ -1025,6 +1076,113 @@ impl Simulation {
         progress(self.end, self.end, self.events);
         let wall = wall.elapsed().as_secs_f64();
         self.finish(wall)
+    }
+
+    fn note_consistency(&mut self) {
+        let consistent = self.inconsistent == 0;
+        if consistent != self.was_consistent {
+            self.was_consistent = consistent;
+            self.transitions.push((self.now, consistent));
+        }
+    }
+
+    /// Runs the participant and store events before `bound` ((time, seq)):
+    /// each participant's on its peer (in parallel), then all of them
+    /// replayed in global order to apply their outputs.
+    fn run_window(&mut self, bound: (u64, u64)) {
+        let mut local = 0usize;
+        while let Some(top) = self.queue.peek() {
+            if (top.time, top.seq) >= bound {
+                break;
+            }
+            let Some(Item { time, seq, ev }) = self.queue.pop() else {
+                break;
+            };
+            let (p, lev) = match ev {
+                Ev::Arrival {
+                    to,
+                    bytes,
+                    first_of,
+                } => (to, LocalEv::Arrival { bytes, first_of }),
+                Ev::Timer { p, at } => (p, LocalEv::Timer { at }),
+                Ev::StoreReply {
+                    p,
+                    m,
+                    bytes: Some(bytes),
+                } => (p, LocalEv::Reply { m, bytes }),
+                ev => {
+                    self.window.push(Item { time, seq, ev });
+                    continue;
+                }
+            };
+            self.peers[p as usize].give(time, seq, lev);
+            self.window.push(Item {
+                time,
+                seq,
+                ev: Ev::Done { p },
+            });
+            local += 1;
+        }
+        let (epoch, end, online) = (self.epoch, bound.0, &self.online);
+        let work = |(i, (part, peer)): (usize, (&mut Participant, &mut Peer))| {
+            if peer.has_work() {
+                peer.run(part, online[i], epoch, end);
+            }
+        };
+        match &self.pool {
+            Some(pool) if local >= 4 => pool.install(|| {
+                self.parts
+                    .par_iter_mut()
+                    .zip(self.peers.par_iter_mut())
+                    .enumerate()
+                    .for_each(work)
+            }),
+            _ => self
+                .parts
+                .iter_mut()
+                .zip(self.peers.iter_mut())
+                .enumerate()
+                .for_each(work),
+        }
+        self.in_window = true;
+        self.bound_time = bound.0;
+        while let Some(item) = self.window.pop() {
+            self.now = item.time;
+            self.events += 1;
+            match item.ev {
+                Ev::Done { p } => {
+                    let p = p as usize;
+                    match self.peers[p].take() {
+                        Some(rec) => self.apply_record(p, rec),
+                        None => unreachable!("participant {p} has no record for its event"),
+                    }
+                }
+                Ev::StoreQuery { p, m } => self.store_query(p, m),
+                Ev::StoreReply { p, m, bytes: None } => {
+                    self.pending_queries.remove(&pair_key(p, m));
+                    self.store_stats.misses += 1;
+                }
+                other => unreachable!("not a window event: {other:?}"),
+            }
+            self.note_consistency();
+        }
+        self.in_window = false;
+    }
+
+    fn store_query(&mut self, p: u32, m: u32) {
+        let (pu, key) = (p as usize, pair_key(p, m));
+        if !self.online[pu] || self.checker.has(pu, m) {
+            self.pending_queries.remove(&key);
+        } else {
+            self.store_stats.queries += 1;
+            let arrives = self.now + self.store_latency;
+            let bytes = self
+                .store
+                .get(&m)
+                .filter(|(_, at)| *at <= arrives)
+                .map(|(b, _)| b.clone());
+            self.push(arrives + self.store_latency, Ev::StoreReply { p, m, bytes });
+        }
     }
 
     fn sample(&self) -> Sample {
@@ -1058,7 +1216,7 @@ impl Simulation {
             if let Some(h) = self.hook.as_mut() {
                 h.came_online(p, &mut self.parts[p], now);
             }
-            self.armed[p] = None;
+            self.peers[p].armed = None;
             self.drain(p);
         } else {
             self.offline_depth[p] += 1;
@@ -1066,7 +1224,7 @@ impl Simulation {
                 return;
             }
             self.set_online(p, false);
-            self.armed[p] = None;
+            self.peers[p].armed = None;
             if let Some(h) = self.hook.as_mut() {
                 h.went_offline(p, &self.parts[p], self.now);
             }

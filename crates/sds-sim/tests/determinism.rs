@@ -2,10 +2,13 @@
 
 mod common;
 
-use sds_sim::{run, Scenario};
+use sds_sim::{run, Scenario, Simulation};
 
 fn json_without_wall(s: &Scenario) -> serde_json::Value {
-    let r = run(s).unwrap();
+    without_wall(run(s).unwrap())
+}
+
+fn without_wall(r: sds_sim::Report) -> serde_json::Value {
     let mut v = serde_json::to_value(&r).unwrap();
     let o = v.as_object_mut().unwrap();
     // The only wall-clock-dependent values.
@@ -69,4 +72,31 @@ fn required_json_keys() {
     }
     let ratio = v["delivery_ratio"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&ratio));
+}
+
+/// The participants' work runs on several threads in time windows; the
+/// report must not depend on how many.
+#[test]
+fn same_report_with_any_number_of_threads() {
+    let mut s = small();
+    // Every kind of event: churn, duplicates, store queries and replies.
+    s.store.enabled = true;
+    s.store.latency_ms = 30;
+    s.store.query_delay_ms = 500;
+    let run_with = |threads: usize| {
+        let mut sim = Simulation::new(&s).unwrap();
+        sim.set_threads(threads);
+        without_wall(sim.run())
+    };
+    let one = run_with(1);
+    assert!(
+        one["store"]["queries"].as_u64().unwrap() > 0,
+        "{}",
+        one["store"]
+    );
+    assert!(one["network"]["duplicated"].as_u64().unwrap() > 0);
+    assert!(one["network"]["dropped_offline"].as_u64().unwrap() > 0);
+    for threads in [2, 3] {
+        assert_eq!(one, run_with(threads), "{threads} threads");
+    }
 }

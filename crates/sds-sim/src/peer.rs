@@ -1,0 +1,277 @@
+//! The part of the engine that touches one participant only.
+//!
+//! The engine runs in time windows no longer than the smallest delay with
+//! which one participant can affect another (the minimum link latency, and
+//! the store node's round trip). Inside a window every participant's events
+//! depend on nothing the others do in the same window, so each participant
+//! processes its own events (in their global order, including the timers it
+//! sets itself) on any thread, and records what came out: transmissions,
+//! events and the timer it asked for. The engine then replays the window in
+//! global event order on one thread and applies those records: the network's
+//! random draws, the metrics and the invariant checks see exactly the order
+//! of a purely sequential run, so the report is the same whatever the number
+//! of threads.
+
+use bytes::Bytes;
+use sds::{Event, Participant, Transmit};
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, VecDeque};
+
+/// An event of one participant, run by [`Peer::run`] or [`Peer::step`].
+#[derive(Debug)]
+pub(crate) enum LocalEv {
+    /// A broadcast reaches the participant.
+    Arrival { bytes: Bytes, first_of: u32 },
+    /// The participant's timer, as armed for core deadline `at` (Unix ms).
+    Timer { at: u64 },
+    /// The store node's answer to a query for message `m`.
+    Reply { m: u32, bytes: Bytes },
+}
+
+/// What a local event did, for the engine's bookkeeping.
+#[derive(Debug)]
+pub(crate) enum Done {
+    /// The participant was offline: the broadcast was not received.
+    Offline { first_of: u32 },
+    /// Received (`len` bytes); `error` if the core refused it.
+    Received { len: u64, error: Option<String> },
+    /// A timer fired, or was stale (replaced or disarmed) and did nothing.
+    Timer,
+    /// A store reply reached an offline participant.
+    ReplyDropped { m: u32 },
+    /// A store reply for `m` was received (`len` bytes).
+    Reply {
+        m: u32,
+        len: u64,
+        error: Option<String>,
+    },
+}
+
+/// The timer a participant asks for after an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rearm {
+    /// Nothing to schedule (same deadline as armed, none, or offline).
+    Keep,
+    /// Schedule a timer event at simulated `t` for core deadline `at`;
+    /// `spin` if the core asked again for a deadline already handled now.
+    Push { t: u64, at: u64, spin: bool },
+}
+
+/// What one operation on a participant produced.
+#[derive(Debug)]
+pub(crate) struct Out {
+    pub transmits: Vec<Transmit>,
+    pub events: Vec<Event>,
+    pub rearm: Rearm,
+}
+
+/// One processed local event.
+#[derive(Debug)]
+pub(crate) struct Record {
+    pub done: Done,
+    /// The participant's outputs, if the core was called.
+    pub out: Option<Out>,
+}
+
+struct LocalItem {
+    time: u64,
+    seq: u64,
+    ev: LocalEv,
+}
+
+impl PartialEq for LocalItem {
+    fn eq(&self, o: &Self) -> bool {
+        (self.time, self.seq) == (o.time, o.seq)
+    }
+}
+impl Eq for LocalItem {}
+impl PartialOrd for LocalItem {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for LocalItem {
+    // Reversed: the heap pops the earliest (time, seq).
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.time, o.seq).cmp(&(self.time, self.seq))
+    }
+}
+
+/// Sequence numbers of timers a participant sets inside a window: after every
+/// event that existed when the window opened, in the order they were set
+/// (the engine gives them global sequence numbers in the same order).
+const NEW_SEQ_BASE: u64 = 1 << 62;
+
+/// The engine's per-participant state.
+pub(crate) struct Peer {
+    /// Core deadline the pending timer event was armed for.
+    pub armed: Option<u64>,
+    /// (simulated ms, count) of timer firings at the same instant.
+    pub fired: (u64, u32),
+    heap: BinaryHeap<LocalItem>,
+    records: VecDeque<Record>,
+    new_seq: u64,
+}
+
+impl Peer {
+    pub fn new() -> Peer {
+        Peer {
+            armed: None,
+            fired: (u64::MAX, 0),
+            heap: BinaryHeap::new(),
+            records: VecDeque::new(),
+            new_seq: NEW_SEQ_BASE,
+        }
+    }
+
+    /// Hands the participant one of its events of the current window.
+    pub fn give(&mut self, time: u64, seq: u64, ev: LocalEv) {
+        self.heap.push(LocalItem { time, seq, ev });
+    }
+
+    pub fn has_work(&self) -> bool {
+        !self.heap.is_empty()
+    }
+
+    /// Processes the events given for this window in order, and the timers
+    /// set meanwhile that fall before `bound` (simulated ms).
+    pub fn run(&mut self, part: &mut Participant, online: bool, epoch: u64, bound: u64) {
+        while let Some(item) = self.heap.pop() {
+            let rec = self.step(part, online, epoch, item.time, item.ev);
+            if let Some(Out {
+                rearm: Rearm::Push { t, at, .. },
+                ..
+            }) = rec.out
+            {
+                if t < bound {
+                    self.new_seq += 1;
+                    self.heap.push(LocalItem {
+                        time: t,
+                        seq: self.new_seq,
+                        ev: LocalEv::Timer { at },
+                    });
+                }
+            }
+            self.records.push_back(rec);
+        }
+        self.new_seq = NEW_SEQ_BASE;
+    }
+
+    /// The next record of the window, in processing order.
+    pub fn take(&mut self) -> Option<Record> {
+        self.records.pop_front()
+    }
+
+    /// Processes one event at simulated time `now`.
+    pub fn step(
+        &mut self,
+        part: &mut Participant,
+        online: bool,
+        epoch: u64,
+        now: u64,
+        ev: LocalEv,
+    ) -> Record {
+        match ev {
+            LocalEv::Arrival { bytes, first_of } => {
+                if !online {
+                    return Record {
+                        done: Done::Offline { first_of },
+                        out: None,
+                    };
+                }
+                let len = bytes.len() as u64;
+                let error = part
+                    .receive(bytes, None, epoch + now)
+                    .err()
+                    .map(|e| e.to_string());
+                let out = self.collect(part, online, epoch, now);
+                Record {
+                    done: Done::Received { len, error },
+                    out: Some(out),
+                }
+            }
+            LocalEv::Timer { at } => {
+                if !(online && self.armed == Some(at)) {
+                    return Record {
+                        done: Done::Timer,
+                        out: None,
+                    };
+                }
+                self.armed = None;
+                self.fired = if self.fired.0 == now {
+                    (now, self.fired.1 + 1)
+                } else {
+                    (now, 1)
+                };
+                part.handle_timeout(epoch + now);
+                let out = self.collect(part, online, epoch, now);
+                Record {
+                    done: Done::Timer,
+                    out: Some(out),
+                }
+            }
+            LocalEv::Reply { m, bytes } => {
+                if !online {
+                    return Record {
+                        done: Done::ReplyDropped { m },
+                        out: None,
+                    };
+                }
+                let len = bytes.len() as u64;
+                let error = part
+                    .receive(bytes, None, epoch + now)
+                    .err()
+                    .map(|e| e.to_string());
+                let out = self.collect(part, online, epoch, now);
+                Record {
+                    done: Done::Reply { m, len, error },
+                    out: Some(out),
+                }
+            }
+        }
+    }
+
+    /// Drains the participant's transmissions and events, and works out the
+    /// timer it needs next.
+    pub fn collect(&mut self, part: &mut Participant, online: bool, epoch: u64, now: u64) -> Out {
+        let mut transmits = Vec::new();
+        while let Some(tx) = part.poll_transmit() {
+            transmits.push(tx);
+        }
+        let mut events = Vec::new();
+        while let Some(ev) = part.poll_event() {
+            events.push(ev);
+        }
+        let rearm = self.rearm(part, online, epoch, now);
+        Out {
+            transmits,
+            events,
+            rearm,
+        }
+    }
+
+    /// Works out the timer the participant needs next.
+    pub fn rearm(&mut self, part: &Participant, online: bool, epoch: u64, now: u64) -> Rearm {
+        if !online {
+            return Rearm::Keep;
+        }
+        match part.poll_timeout() {
+            Some(at) if self.armed == Some(at) => Rearm::Keep,
+            Some(at) => {
+                self.armed = Some(at);
+                let mut t = at.saturating_sub(epoch).max(now);
+                let spin = t == now && self.fired.0 == now && self.fired.1 > 100;
+                if spin {
+                    // The core keeps asking for a timeout at a time that has
+                    // already been handled: step time forward.
+                    t += 1;
+                }
+                Rearm::Push { t, at, spin }
+            }
+            None => {
+                self.armed = None;
+                Rearm::Keep
+            }
+        }
+    }
+}
