@@ -375,6 +375,8 @@ pub struct SdsSettings {
     pub causal_history_len: Option<usize>,
     /// `Config::max_log`.
     pub max_log: Option<usize>,
+    /// `Config::max_incoming`.
+    pub max_incoming: Option<usize>,
     /// `Config::bloom_capacity`.
     pub bloom_capacity: Option<u64>,
     /// `Config::bloom_error_rate`.
@@ -426,6 +428,7 @@ impl SdsSettings {
         }
         set!(causal_history_len);
         set!(max_log);
+        set!(max_incoming);
         set!(bloom_capacity);
         set!(bloom_error_rate);
         set!(possible_ack_threshold);
