@@ -410,6 +410,8 @@ pub struct SdsSettings {
     pub max_repair_requests_per_message: Option<usize>,
     /// `RepairConfig::max_request_attempts`.
     pub max_repair_request_attempts: Option<u32>,
+    /// `RepairConfig::retry_interval_ms`.
+    pub repair_retry_interval_ms: Option<u64>,
 }
 
 impl SdsSettings {
@@ -457,6 +459,9 @@ impl SdsSettings {
         }
         if let Some(v) = self.max_repair_request_attempts {
             c.repair.max_request_attempts = v;
+        }
+        if let Some(v) = self.repair_retry_interval_ms {
+            c.repair.retry_interval_ms = v;
         }
         c.seed = seed;
         c
