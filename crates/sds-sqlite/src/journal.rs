@@ -10,26 +10,14 @@
 //! `load` reads the main tables and replays the journal on top (in order), so
 //! it sees exactly what was last committed.
 //!
-//! Encoding (integers are LEB128 varints, an optional value is a byte 0/1
-//! then the value, a list is a varint count then the items, strings and byte
-//! strings are packed as described below): a format byte ([`FORMAT`]), then
-//! the channels, each with its name, optional meta,
+//! Encoding (integers are LEB128 varints, strings and byte strings are a
+//! varint length and the bytes, an optional value is a byte 0/1 then the
+//! value, a list is a varint count then the items): a format byte
+//! ([`FORMAT`]), then the channels, each with its name, optional meta,
 //! and for each record kind in [`ChannelChanges`]' order its upserts then
 //! its deletes. An outgoing upsert whose message is also the message of a log
 //! upsert of the same change set (a message just sent) refers to it by index
 //! instead of repeating it.
-//!
-//! Packed byte strings (format 2): the length of the string as a varint,
-//! then segments until that many bytes are produced, each a varint `h` then
-//! `h >> 1` bytes: copied as they are if `h` is even, or, if `h` is odd, each
-//! byte giving two lowercase hex digits (high nibble first). Runs of at least
-//! [`MIN_HEX_PAIRS`] pairs of lowercase hex digits are packed: message ids
-//! are 64 hex characters, and an encoded message holds a dozen of them (its
-//! own, its causal history's), so this about halves a row, and with it how
-//! often an append needs a new page (which also rewrites the page's parent
-//! and the database header: three WAL frames instead of one). Format 1 (the
-//! bytes as they are, after a varint length) is still read: a file may hold
-//! journal rows written by an earlier build.
 
 use bytes::Bytes;
 use sds::store::{
@@ -41,26 +29,8 @@ use sds::wire::HistoryEntry;
 use sds::Dialect;
 use std::collections::{BTreeMap, HashMap};
 
-/// The format byte of a journal row written by this build.
-const FORMAT: u8 = 2;
-
-/// The format byte of rows whose byte strings are not packed (still read).
-const FORMAT_PLAIN: u8 = 1;
-
-/// The shortest run of hex digit pairs that is packed.
-const MIN_HEX_PAIRS: usize = 4;
-
-/// The lowercase hex digits.
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// The value of a lowercase hex digit.
-fn nibble(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
-    }
-}
+/// The format byte of a journal row.
+const FORMAT: u8 = 1;
 
 /// Journal rows that trigger a fold.
 pub(crate) const FOLD_ROWS: u32 = 2_048;
@@ -68,8 +38,7 @@ pub(crate) const FOLD_ROWS: u32 = 2_048;
 /// Journal bytes that trigger a fold.
 pub(crate) const FOLD_BYTES: u64 = 4 << 20;
 
-/// A writer of a row; `.1`: pack byte strings (format 2).
-struct W(Vec<u8>, bool);
+struct W(Vec<u8>);
 
 impl W {
     fn u64(&mut self, mut n: u64) {
@@ -83,47 +52,9 @@ impl W {
             self.0.push(b | 0x80);
         }
     }
-    /// A packed byte string (see the module docs).
     fn bytes(&mut self, b: &[u8]) {
         self.u64(b.len() as u64);
-        if !self.1 {
-            self.0.extend_from_slice(b);
-            return;
-        }
-        let mut literal = 0; // start of the bytes not written yet
-        let mut i = 0;
-        while i < b.len() {
-            if nibble(b[i]).is_none() {
-                i += 1;
-                continue;
-            }
-            let mut end = i + 1;
-            while end < b.len() && nibble(b[end]).is_some() {
-                end += 1;
-            }
-            let pairs = (end - i) / 2;
-            if pairs >= MIN_HEX_PAIRS {
-                if literal < i {
-                    self.u64(((i - literal) as u64) << 1);
-                    self.0.extend_from_slice(&b[literal..i]);
-                }
-                self.u64(((pairs as u64) << 1) | 1);
-                for pair in b[i..i + 2 * pairs].chunks_exact(2) {
-                    // Both are hex digits: checked above.
-                    let hi = nibble(pair[0]).unwrap_or(0);
-                    let lo = nibble(pair[1]).unwrap_or(0);
-                    self.0.push((hi << 4) | lo);
-                }
-                i += 2 * pairs;
-                literal = i;
-            } else {
-                i = end;
-            }
-        }
-        if literal < b.len() {
-            self.u64(((b.len() - literal) as u64) << 1);
-            self.0.extend_from_slice(&b[literal..]);
-        }
+        self.0.extend_from_slice(b);
     }
     fn opt_bytes(&mut self, b: Option<&[u8]>) {
         match b {
@@ -151,8 +82,7 @@ impl W {
     }
 }
 
-/// A reader of a row; `packed`: format 2 (byte strings packed).
-struct R<'a>(&'a [u8], bool);
+struct R<'a>(&'a [u8]);
 
 impl R<'_> {
     fn byte(&mut self) -> Option<u8> {
@@ -182,55 +112,17 @@ impl R<'_> {
         let n = usize::try_from(self.u64()?).ok()?;
         (n <= self.0.len()).then_some(n)
     }
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        if n > self.0.len() {
-            return None;
-        }
+    fn bytes(&mut self) -> Option<&[u8]> {
+        let n = self.len()?;
         let (b, rest) = self.0.split_at(n);
         self.0 = rest;
         Some(b)
     }
-    /// A byte string, packed or not (by the row's format).
-    fn bytes(&mut self) -> Option<Vec<u8>> {
-        if !self.1 {
-            let n = self.len()?;
-            return self.take(n).map(<[u8]>::to_vec);
-        }
-        let total = usize::try_from(self.u64()?).ok()?;
-        // Packing at most halves a string: garbage cannot make us allocate much.
-        if total > self.0.len().saturating_mul(2) {
-            return None;
-        }
-        let mut out = Vec::with_capacity(total);
-        while out.len() < total {
-            let h = self.u64()?;
-            let n = usize::try_from(h >> 1).ok()?;
-            let left = total - out.len();
-            if n == 0 {
-                return None;
-            }
-            if h & 1 == 0 {
-                if n > left {
-                    return None;
-                }
-                out.extend_from_slice(self.take(n)?);
-            } else {
-                if n > left / 2 {
-                    return None;
-                }
-                for &b in self.take(n)? {
-                    out.push(HEX[usize::from(b >> 4)]);
-                    out.push(HEX[usize::from(b & 15)]);
-                }
-            }
-        }
-        Some(out)
-    }
     fn blob(&mut self) -> Option<Bytes> {
-        self.bytes().map(Bytes::from)
+        self.bytes().map(Bytes::copy_from_slice)
     }
     fn string(&mut self) -> Option<String> {
-        String::from_utf8(self.bytes()?).ok()
+        std::str::from_utf8(self.bytes()?).ok().map(str::to_string)
     }
     fn flag(&mut self) -> Option<bool> {
         match self.byte()? {
@@ -295,13 +187,8 @@ fn kind_of(b: u8) -> Option<Remembered> {
 
 /// Encodes a change set as one journal row.
 pub(crate) fn encode(cs: &ChangeSet) -> Vec<u8> {
-    encode_as(cs, true)
-}
-
-/// Encodes a change set in format 2 (`packed`) or 1.
-fn encode_as(cs: &ChangeSet, packed: bool) -> Vec<u8> {
-    let mut w = W(Vec::with_capacity(256), packed);
-    w.0.push(if packed { FORMAT } else { FORMAT_PLAIN });
+    let mut w = W(Vec::with_capacity(256));
+    w.0.push(FORMAT);
     w.u64(cs.channels.len() as u64);
     for c in &cs.channels {
         w.bytes(c.channel.as_bytes());
@@ -414,12 +301,10 @@ fn encode_as(cs: &ChangeSet, packed: bool) -> Vec<u8> {
 
 /// Decodes [`encode`]'s output; `None` if the bytes are not such a row.
 pub(crate) fn decode(bytes: &[u8]) -> Option<ChangeSet> {
-    let mut r = R(bytes, false);
-    r.1 = match r.byte()? {
-        FORMAT => true,
-        FORMAT_PLAIN => false,
-        _ => return None,
-    };
+    let mut r = R(bytes);
+    if r.byte()? != FORMAT {
+        return None;
+    }
     let channels = r.list(channel)?;
     r.0.is_empty().then_some(ChangeSet { channels })
 }
@@ -864,40 +749,6 @@ mod tests {
     }
 
     #[test]
-    fn rows_of_the_unpacked_format_are_read() {
-        let cs = sample();
-        let plain = encode_as(&cs, false);
-        assert_eq!(plain[0], FORMAT_PLAIN);
-        assert_eq!(decode(&plain), Some(cs));
-    }
-
-    #[test]
-    fn hex_runs_are_packed() {
-        let id = "0123456789abcdef".repeat(4);
-        let cases = [
-            String::new(),
-            id.clone(),
-            format!("x{id}y{id}"),
-            format!("{id}1"),
-            "abc1234".into(),          // 3 pairs: not packed
-            "deadbeef".into(),         // 4 pairs: packed
-            "DEADBEEFdeadbeef".into(), // upper case is not a hex run here
-            "ab\u{e9}cd0123456789".into(),
-            "f".repeat(1001),
-        ];
-        for text in cases {
-            let mut w = W(Vec::new(), true);
-            w.bytes(text.as_bytes());
-            let mut r = R(&w.0, true);
-            assert_eq!(r.string().as_deref(), Some(text.as_str()), "{text:?}");
-            assert!(r.0.is_empty());
-        }
-        let mut w = W(Vec::new(), true);
-        w.bytes(id.as_bytes());
-        assert_eq!(w.0.len(), 1 + 1 + 32);
-    }
-
-    #[test]
     fn garbage_is_rejected() {
         let row = encode(&sample());
         for cut in 0..row.len() {
@@ -907,7 +758,7 @@ mod tests {
         extra.push(0);
         assert_eq!(decode(&extra), None);
         let mut format = row;
-        format[0] = 3;
+        format[0] = 2;
         assert_eq!(decode(&format), None);
     }
 }
