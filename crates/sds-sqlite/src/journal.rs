@@ -27,7 +27,7 @@ use sds::store::{
 };
 use sds::wire::HistoryEntry;
 use sds::Dialect;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The format byte of a journal row.
 const FORMAT: u8 = 1;
@@ -410,6 +410,103 @@ fn channel(r: &mut R<'_>) -> Option<ChannelChanges> {
     })
 }
 
+/// The last write of each key of one channel's tables, over several change sets.
+#[derive(Default)]
+struct Net {
+    meta: Option<ChannelMeta>,
+    log: BTreeMap<String, Option<LogRecord>>,
+    outgoing: BTreeMap<String, Option<OutgoingRecord>>,
+    incoming: BTreeMap<String, Option<IncomingRecord>>,
+    repair_out: BTreeMap<String, Option<RepairOutRecord>>,
+    repair_in: BTreeMap<String, Option<RepairInRecord>>,
+    remembered: BTreeMap<(Remembered, String), Option<RememberedRecord>>,
+}
+
+/// Puts a key's last write (`Some`: upsert, `None`: delete) into the upserts or the deletes.
+fn split<K, V>(map: BTreeMap<K, Option<V>>, deletes: &mut Vec<K>) -> Vec<V> {
+    let mut upserts = Vec::new();
+    for (k, v) in map {
+        match v {
+            Some(v) => upserts.push(v),
+            None => deletes.push(k),
+        }
+    }
+    upserts
+}
+
+/// The net effect of change sets applied in order (each one's upserts, then
+/// its deletes), as one change per channel: every row changed by the sets
+/// appears once, with its last value, or as a delete if its last write was
+/// one; the channel's settings are the last ones written. A key is never
+/// both upserted and deleted in the result, and keys come in key order, so
+/// writing the result into the tables leaves them as writing the sets one by
+/// one would, with one statement per row instead of one per write (a
+/// buffered message's SDS-R entries, for example, are usually upserted and
+/// deleted within one fold), and index pages are visited in key order.
+pub(crate) fn coalesce(sets: Vec<ChangeSet>) -> Vec<ChannelChanges> {
+    let mut nets: BTreeMap<String, Net> = BTreeMap::new();
+    for cs in sets {
+        for c in cs.channels {
+            let net = nets.entry(c.channel).or_default();
+            if c.meta.is_some() {
+                net.meta = c.meta;
+            }
+            for r in c.log_upserts {
+                net.log.insert(r.id.clone(), Some(r));
+            }
+            for id in c.log_deletes {
+                net.log.insert(id, None);
+            }
+            for r in c.outgoing_upserts {
+                net.outgoing.insert(r.id.clone(), Some(r));
+            }
+            for id in c.outgoing_deletes {
+                net.outgoing.insert(id, None);
+            }
+            for r in c.incoming_upserts {
+                net.incoming.insert(r.id.clone(), Some(r));
+            }
+            for id in c.incoming_deletes {
+                net.incoming.insert(id, None);
+            }
+            for r in c.repair_out_upserts {
+                net.repair_out.insert(r.id.clone(), Some(r));
+            }
+            for id in c.repair_out_deletes {
+                net.repair_out.insert(id, None);
+            }
+            for r in c.repair_in_upserts {
+                net.repair_in.insert(r.id.clone(), Some(r));
+            }
+            for id in c.repair_in_deletes {
+                net.repair_in.insert(id, None);
+            }
+            for r in c.remembered_upserts {
+                net.remembered.insert((r.kind, r.id.clone()), Some(r));
+            }
+            for key in c.remembered_deletes {
+                net.remembered.insert(key, None);
+            }
+        }
+    }
+    nets.into_iter()
+        .map(|(channel, net)| {
+            let mut c = ChannelChanges {
+                channel,
+                meta: net.meta,
+                ..Default::default()
+            };
+            c.log_upserts = split(net.log, &mut c.log_deletes);
+            c.outgoing_upserts = split(net.outgoing, &mut c.outgoing_deletes);
+            c.incoming_upserts = split(net.incoming, &mut c.incoming_deletes);
+            c.repair_out_upserts = split(net.repair_out, &mut c.repair_out_deletes);
+            c.repair_in_upserts = split(net.repair_in, &mut c.repair_in_deletes);
+            c.remembered_upserts = split(net.remembered, &mut c.remembered_deletes);
+            c
+        })
+        .collect()
+}
+
 /// Replays journal change sets (oldest first) on snapshots read from the main
 /// tables, with the semantics of a fold (upserts, then deletes, per change
 /// set), and returns them in the order `load` documents.
@@ -557,6 +654,98 @@ mod tests {
         // Without the log upserts, both outgoing messages equal to one are stored in full.
         assert!(len(&cs) > len(&unshared) - msg - other);
         assert_eq!(decode(&encode(&unshared)), Some(unshared));
+    }
+
+    /// Writing the coalesced changes equals writing the sets one by one
+    /// (checked with the in-memory reference store), for random upserts and
+    /// deletes over a few keys, including a key upserted and deleted in one set.
+    #[test]
+    fn coalesced_sets_have_the_same_effect() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for round in 0..50 {
+            let mut sets = Vec::new();
+            for i in 0..(1 + next(30)) {
+                let mut channels = Vec::new();
+                for ch in ["a", "b"] {
+                    if next(3) == 0 {
+                        continue;
+                    }
+                    let mut c = ChannelChanges {
+                        channel: ch.into(),
+                        ..Default::default()
+                    };
+                    if next(2) == 0 {
+                        c.meta = Some(ChannelMeta {
+                            dialect: Dialect::Spec,
+                            sync: None,
+                            lamport: i,
+                            next_seq: round,
+                            last_broadcast: 0,
+                            sync_due: 0,
+                            rng_state: next(1000),
+                        });
+                    }
+                    for _ in 0..next(4) {
+                        let id = format!("k{}", next(6));
+                        c.log_upserts.push(LogRecord {
+                            id: id.clone(),
+                            seq: next(100),
+                            message: Bytes::from(format!("m{}", next(100))),
+                            hint: None,
+                        });
+                        c.incoming_upserts.push(IncomingRecord {
+                            id,
+                            message: Bytes::from(format!("i{}", next(100))),
+                            hint: None,
+                            unmet: vec![format!("u{}", next(5))],
+                            lost: vec![],
+                            timeout_at: next(100),
+                        });
+                        c.repair_in_upserts.push(RepairInRecord {
+                            id: format!("k{}", next(6)),
+                            t_resp: next(100),
+                        });
+                        c.remembered_upserts.push(RememberedRecord {
+                            kind: kind_of(next(4) as u8).unwrap(),
+                            id: format!("k{}", next(6)),
+                            seq: next(100),
+                        });
+                    }
+                    for _ in 0..next(3) {
+                        c.log_deletes.push(format!("k{}", next(6)));
+                        c.incoming_deletes.push(format!("k{}", next(6)));
+                        c.repair_in_deletes.push(format!("k{}", next(6)));
+                        c.remembered_deletes
+                            .push((kind_of(next(4) as u8).unwrap(), format!("k{}", next(6))));
+                    }
+                    channels.push(c);
+                }
+                sets.push(ChangeSet { channels });
+            }
+            let mut one_by_one = MemoryStore::default();
+            for cs in &sets {
+                one_by_one.apply(cs).unwrap();
+            }
+            let mut coalesced = MemoryStore::default();
+            let net = coalesce(sets);
+            for c in &net {
+                for id in &c.log_deletes {
+                    assert!(c.log_upserts.iter().all(|r| &r.id != id));
+                }
+            }
+            coalesced.apply(&ChangeSet { channels: net }).unwrap();
+            assert_eq!(
+                replay(coalesced.load().unwrap(), &[]),
+                replay(one_by_one.load().unwrap(), &[]),
+                "round {round}"
+            );
+        }
     }
 
     #[test]

@@ -571,10 +571,9 @@ fn fold(tx: &Transaction<'_>) -> Result<(), LoadError> {
             sets.push(journal::decode(bytes).ok_or_else(|| bad_journal(n))?);
         }
     }
-    for cs in &sets {
-        for ch in &cs.channels {
-            write_channel(tx, ch)?;
-        }
+    // One write per changed row (its last value), in key order: see journal::coalesce.
+    for ch in journal::coalesce(sets) {
+        write_channel(tx, &ch)?;
     }
     tx.prepare_cached("DELETE FROM journal")?.execute([])?;
     Ok(())
