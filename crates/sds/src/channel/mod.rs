@@ -7,8 +7,8 @@ mod persist;
 mod store;
 
 use persist::{Dirty, Kind};
-pub(crate) use store::StoredMessage;
-use store::{BoundedSet, Buffered, Dep, Incoming, Log, LogEntry, OutEntry, Outgoing};
+use store::{BoundedSet, Buffered, Incoming, Log, LogEntry, OutEntry, Outgoing};
+pub(crate) use store::{Dep, StoredMessage};
 
 use crate::bloom::{BloomEncoding, BloomParams, BloomView, ItemHash, RollingBloom};
 use crate::config::{ChannelConfig, Config};
@@ -257,10 +257,6 @@ impl Channel {
         b
     }
 
-    fn dep_state(&self, id: &str) -> DepState {
-        self.dep_lookup(id).0
-    }
-
     /// Where a referenced message is, with the channel's shared copy of its
     /// id when it holds one (one lookup per place, done once).
     fn dep_lookup(&self, id: &str) -> (DepState, Option<&Id>) {
@@ -364,6 +360,7 @@ impl Channel {
     /// The in-memory form of a received history entry, sharing ids with the
     /// channel's state where it already holds them (`known`, from
     /// [`Self::dep_lookup`]).
+    #[inline(always)]
     fn shared_dep(&mut self, e: &HistoryEntry, known: Option<Id>) -> Dep {
         let id = known.unwrap_or_else(|| Id::from(e.message_id.as_str()));
         Dep {
@@ -531,7 +528,7 @@ impl Channel {
 
     /// A message arrived (by any path): cancel our request for it and our
     /// pending answer to someone else's.
-    fn cancel_repairs(&mut self, id: &str) {
+    fn cancel_repairs(&mut self, id: &Id) {
         if self.repair_out.remove(id).is_some() {
             persist::touch(&mut self.dirty, Kind::RepairOut, id);
         }
@@ -602,7 +599,13 @@ impl Channel {
     ) -> Received {
         let kind = msg.kind();
         self.stats.received += 1;
-        let id: Id = Id::from(msg.message_id.as_str());
+        // Shared with the reverse index (and so with the repair entry) when
+        // buffered messages wait for it: later lookups by this id then
+        // compare pointers, not 64-byte strings.
+        let id: Id = match self.incoming.waited_key(&msg.message_id) {
+            Some(k) if kind == MessageKind::Content => k.clone(),
+            _ => Id::from(msg.message_id.as_str()),
+        };
         if kind == MessageKind::Content {
             // Arrival by any path cancels our own request and our pending answer.
             self.cancel_repairs(&id);
@@ -614,14 +617,18 @@ impl Channel {
 
         if kind == MessageKind::Sync {
             self.stats.syncs_received += 1;
-            let missing: Vec<HistoryEntry> = msg
-                .causal_history
-                .iter()
-                .filter(|e| matches!(self.dep_state(&e.message_id), DepState::Missing))
-                .cloned()
-                .collect();
+            let mut missing: Vec<HistoryEntry> = Vec::new();
+            let mut missing_deps: Vec<Dep> = Vec::new();
+            for e in &msg.causal_history {
+                let (state, known) = self.dep_lookup(&e.message_id);
+                if matches!(state, DepState::Missing) {
+                    let known = known.cloned();
+                    missing_deps.push(self.shared_dep(e, known));
+                    missing.push(e.clone());
+                }
+            }
             if !missing.is_empty() {
-                self.report_missing(ctx, &msg.message_id, missing, now);
+                self.report_missing(ctx, &msg.message_id, missing, missing_deps, now);
             }
             return Received::Sync;
         }
@@ -655,6 +662,7 @@ impl Channel {
 
         let mut unmet: Vec<Id> = Vec::new();
         let mut missing: Vec<HistoryEntry> = Vec::new();
+        let mut missing_deps: Vec<Dep> = Vec::new();
         let mut deps: Vec<Dep> = Vec::with_capacity(msg.causal_history.len());
         for (i, e) in msg.causal_history.into_iter().enumerate() {
             let (state, known) = self.dep_lookup(&e.message_id);
@@ -670,6 +678,7 @@ impl Channel {
                     DepState::Waiting => unmet.push(dep.id.clone()),
                     DepState::Missing => {
                         unmet.push(dep.id.clone());
+                        missing_deps.push(dep.clone());
                         missing.push(e);
                     }
                 }
@@ -691,7 +700,7 @@ impl Channel {
             return Received::Delivered;
         }
         if self.incoming.len() >= ctx.cfg.max_incoming.max(1) {
-            let oldest = self.incoming.timeouts.iter().next().map(|(_, k)| k.clone());
+            let oldest = self.incoming.oldest();
             if let Some(oldest) = oldest {
                 self.incoming.remove(&oldest);
                 persist::touch(&mut self.dirty, Kind::Incoming, &oldest);
@@ -715,7 +724,7 @@ impl Channel {
         self.stats.buffered += 1;
         let n = missing.len();
         if n > 0 {
-            self.report_missing(ctx, &id, missing, now);
+            self.report_missing(ctx, &id, missing, missing_deps, now);
         }
         Received::Buffered { missing: n }
     }
@@ -725,14 +734,17 @@ impl Channel {
         ctx: &mut Ctx<'_>,
         message_id: &str,
         missing: Vec<HistoryEntry>,
+        missing_deps: Vec<Dep>,
         now: u64,
     ) {
         let r = &ctx.cfg.repair;
         if r.enabled {
             let hash = self.repair_hash(ctx.cfg);
-            for e in &missing {
+            // `missing_deps[i]` is `missing[i]` with the channel's shared ids
+            // (those of the reverse index when a buffered message waits for it).
+            for (e, dep) in missing.iter().zip(missing_deps) {
                 if e.sender_id.as_deref().is_none_or(str::is_empty)
-                    || self.repair_out.get(&e.message_id).is_some()
+                    || self.repair_out.contains(&dep.id)
                 {
                     // Already scheduled, or unanswerable: nobody can answer a
                     // request without the original sender.
@@ -755,16 +767,11 @@ impl Channel {
                         r.t_max_ms,
                     );
                 let expires = t_req + r.t_max_ms * u64::from(r.max_request_attempts.max(1));
-                // Shared with the reverse index when a buffered message waits for it.
-                let rid = self
-                    .incoming
-                    .waited_key(&e.message_id)
-                    .cloned()
-                    .unwrap_or_else(|| Id::from(e.message_id.as_str()));
+                let rid = dep.id.clone();
                 persist::touch(&mut self.dirty, Kind::RepairOut, &rid);
-                for old in
-                    self.repair_out
-                        .add(rid, e.clone(), t_req, expires, r.max_outgoing_entries)
+                for old in self
+                    .repair_out
+                    .add(rid, dep, t_req, expires, r.max_outgoing_entries)
                 {
                     persist::touch(&mut self.dirty, Kind::RepairOut, &old);
                 }
@@ -1137,9 +1144,9 @@ impl Channel {
     pub fn next_deadline(&self, cfg: &Config) -> Option<u64> {
         let mut d = [
             self.outgoing.resend.next(),
-            self.incoming.timeouts.next(),
+            self.incoming.next_timeout(),
             self.repair_in.due.next(),
-            self.repair_out.expiry.next(),
+            self.repair_out.next_expiry(),
             None,
             None,
         ];
@@ -1148,8 +1155,7 @@ impl Channel {
             if cfg.repair.enabled {
                 d[5] = self
                     .repair_out
-                    .due
-                    .next()
+                    .next_due()
                     .map(|t| t.max(self.last_broadcast + cfg.repair.min_request_gap_ms));
             }
         }
@@ -1160,8 +1166,7 @@ impl Channel {
         self.resend_due(ctx, now);
         self.expire_buffered(ctx, now);
         self.answer_repairs(ctx, now);
-        while let Some((_, id)) = self.repair_out.expiry.pop_due(now) {
-            self.repair_out.remove(&id);
+        while let Some(id) = self.repair_out.pop_expired(now) {
             persist::touch(&mut self.dirty, Kind::RepairOut, &id);
             self.stats.repair_requests_expired += 1;
         }
@@ -1208,7 +1213,7 @@ impl Channel {
     }
 
     fn expire_buffered(&mut self, ctx: &mut Ctx<'_>, now: u64) {
-        while let Some((_, id)) = self.incoming.timeouts.pop_due(now) {
+        while let Some(id) = self.incoming.pop_timed_out(now) {
             persist::touch(&mut self.dirty, Kind::Incoming, &id);
             let roots = self.root_missing(&id);
             let mut ready = Vec::new();

@@ -128,17 +128,17 @@ impl Channel {
                         hint: b.hint.clone(),
                         unmet: b.unmet.iter().map(|d| d.to_string()).collect(),
                         lost: b.lost.clone(),
-                        timeout_at: self.incoming.timeouts.get(id).unwrap_or(0),
+                        timeout_at: self.incoming.timeout_of(id).unwrap_or(0),
                     }),
                     None => c.incoming_deletes.push(id.to_string()),
                 },
                 Kind::RepairOut => match self.repair_out.get(id) {
-                    Some(e) => c.repair_out_upserts.push(RepairOutRecord {
+                    Some((e, due, expires_at)) => c.repair_out_upserts.push(RepairOutRecord {
                         id: id.to_string(),
-                        entry: e.entry.clone(),
+                        entry: e.entry.to_entry(),
                         attempts: e.attempts,
-                        due: self.repair_out.due.get(id),
-                        expires_at: self.repair_out.expiry.get(id).unwrap_or(0),
+                        due,
+                        expires_at,
                     }),
                     None => c.repair_out_deletes.push(id.to_string()),
                 },
@@ -284,7 +284,7 @@ impl Channel {
         }
         for r in &snap.repair_out {
             let e = OutRepair {
-                entry: r.entry.clone(),
+                entry: super::Dep::from_entry(r.entry.clone()),
                 attempts: r.attempts,
             };
             ch.repair_out
