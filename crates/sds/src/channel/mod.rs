@@ -663,7 +663,8 @@ impl Channel {
         let mut unmet: Vec<Id> = Vec::new();
         let mut missing: Vec<HistoryEntry> = Vec::new();
         let mut missing_deps: Vec<Dep> = Vec::new();
-        let mut deps: Vec<Dep> = Vec::with_capacity(msg.causal_history.len());
+        let n_deps = msg.causal_history.len();
+        let mut deps: Vec<Dep> = Vec::with_capacity(n_deps);
         for (i, e) in msg.causal_history.into_iter().enumerate() {
             let (state, known) = self.dep_lookup(&e.message_id);
             let known = known.cloned();
@@ -673,6 +674,11 @@ impl Channel {
             let repeated =
                 *dep.id == *msg.message_id || deps[..i].iter().any(|d: &Dep| *d.id == *dep.id);
             if !repeated {
+                if unmet.is_empty() && !matches!(state, DepState::Present) {
+                    // At most one per remaining entry: one allocation, not
+                    // one per doubling.
+                    unmet.reserve_exact(n_deps - i);
+                }
                 match state {
                     DepState::Present => {}
                     DepState::Waiting => unmet.push(dep.id.clone()),

@@ -300,7 +300,9 @@ struct Slot {
 /// The incoming buffer with its reverse dependency index and lost timeouts.
 #[derive(Debug, Default)]
 pub(crate) struct Incoming {
-    entries: HashMap<Id, Slot>,
+    /// Boxed: a slot is 200 bytes, and the table doubles as it grows; the
+    /// growth then moves pointers, and the table stays small.
+    entries: HashMap<Id, Box<Slot>>,
     /// Missing id -> buffered messages waiting for it.
     waiters: HashMap<Id, Vec<Id>>,
     /// Lost-dependency deadlines (also the receive order, for eviction); the
@@ -382,10 +384,10 @@ impl Incoming {
                 .push(id.clone());
         }
         self.timeouts.insert((timeout_at, id.clone()));
-        let slot = Slot {
+        let slot = Box::new(Slot {
             b,
             timeout_at: Some(timeout_at),
-        };
+        });
         if let Some(old) = self.entries.insert(id.clone(), slot) {
             if let Some(at) = old.timeout_at.filter(|at| *at != timeout_at) {
                 self.timeouts.remove(&(at, id));
@@ -430,7 +432,7 @@ impl Incoming {
             return ready;
         };
         for w in waiting {
-            if let Some(Slot { b, .. }) = self.entries.get_mut(&w) {
+            if let Some(b) = self.entries.get_mut(&w).map(|s| &mut s.b) {
                 // Ids are shared, so the pointer usually finds it.
                 let at = b
                     .unmet
@@ -455,7 +457,7 @@ impl Incoming {
     /// Resolves every unmet dependency of one message as lost, for that
     /// message only (used to break dependency cycles).
     pub fn force_lost(&mut self, id: &str) -> bool {
-        let Some(Slot { b, .. }) = self.entries.get_mut(id) else {
+        let Some(b) = self.entries.get_mut(id).map(|s| &mut s.b) else {
             return false;
         };
         let unmet = std::mem::take(&mut b.unmet);
