@@ -327,7 +327,7 @@ impl Channel {
             .filter_map(|(_, id)| self.log.get(id))
             .map(|e| Dep {
                 id: e.msg.id.clone(),
-                hint: e.hint.clone(),
+                hint: e.hint.clone().map(Box::new),
                 sender: (!e.msg.sender_id.is_empty()).then(|| e.msg.sender_id.clone()),
             })
             .collect()
@@ -366,7 +366,10 @@ impl Channel {
         Dep {
             id,
             // Copied: a slice would keep the whole wire buffer alive.
-            hint: e.retrieval_hint.as_ref().map(|h| Bytes::copy_from_slice(h)),
+            hint: e
+                .retrieval_hint
+                .as_ref()
+                .map(|h| Box::new(Bytes::copy_from_slice(h))),
             sender: e.sender_id.as_deref().map(|s| self.sender_key(s)),
         }
     }
