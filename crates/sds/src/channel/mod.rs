@@ -695,7 +695,7 @@ impl Channel {
             deps.push(dep);
         }
         let sender_id = self.sender_key(&msg.sender_id);
-        let stored = StoredMessage {
+        let stored = Arc::new(StoredMessage {
             id: id.clone(),
             sender_id,
             lamport: msg.lamport_timestamp.unwrap_or(0),
@@ -703,7 +703,7 @@ impl Channel {
             // Copy the content out so that the whole wire buffer (with its
             // bloom filter) is not kept alive.
             content: Bytes::copy_from_slice(msg.content.as_deref().unwrap_or_default()),
-        };
+        });
         if unmet.is_empty() {
             self.cascade(ctx, Some((stored, hint, Vec::new())), Vec::new(), now);
             return Received::Delivered;
@@ -1013,7 +1013,7 @@ impl Channel {
     fn cascade(
         &mut self,
         ctx: &mut Ctx<'_>,
-        first: Option<(StoredMessage, Option<Bytes>, Vec<String>)>,
+        first: Option<(Arc<StoredMessage>, Option<Bytes>, Vec<String>)>,
         ready: Vec<Id>,
         now: u64,
     ) {
@@ -1055,7 +1055,7 @@ impl Channel {
     fn deliver_one(
         &mut self,
         ctx: &mut Ctx<'_>,
-        msg: StoredMessage,
+        msg: Arc<StoredMessage>,
         hint: Option<Bytes>,
         lost: Vec<String>,
         now: u64,
@@ -1077,7 +1077,7 @@ impl Channel {
         let seq = self.log_insert(
             ctx,
             LogEntry {
-                msg: Arc::new(msg),
+                msg,
                 hint,
                 last_seen: now,
                 seq: 0,

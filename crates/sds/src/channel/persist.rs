@@ -275,7 +275,7 @@ impl Channel {
         }
         for r in &snap.incoming {
             let b = Buffered {
-                msg: to_stored(&r.message)?,
+                msg: Arc::new(to_stored(&r.message)?),
                 hint: r.hint.clone(),
                 unmet: r.unmet.iter().map(|d| Id::from(d.as_str())).collect(),
                 lost: r.lost.clone(),

@@ -285,7 +285,8 @@ impl Outgoing {
 /// A received content message waiting for dependencies.
 #[derive(Clone, Debug)]
 pub(crate) struct Buffered {
-    pub msg: StoredMessage,
+    /// Shared from the start: delivering it moves it into the log as is.
+    pub msg: Arc<StoredMessage>,
     pub hint: Option<Bytes>,
     /// Dependencies not yet in the log (nor met nor lost).
     pub unmet: Vec<Id>,
