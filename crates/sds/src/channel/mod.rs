@@ -28,6 +28,13 @@ use std::sync::Arc;
 /// Shared, cheaply clonable id.
 pub(crate) type Id = Arc<str>;
 
+/// An owned copy of an id: `Arc<str>::to_string` goes through the
+/// formatting machinery (`Display`), a plain copy does not.
+#[inline]
+pub(crate) fn owned(id: &str) -> String {
+    id.to_owned()
+}
+
 /// Output queues of a participant.
 #[derive(Debug, Default)]
 pub(crate) struct Outputs {
@@ -381,9 +388,9 @@ impl Channel {
         repair_request: Vec<HistoryEntry>,
     ) -> wire::Message {
         wire::Message {
-            sender_id: msg.sender_id.to_string(),
-            message_id: msg.id.to_string(),
-            channel_id: self.id.to_string(),
+            sender_id: owned(&msg.sender_id),
+            message_id: owned(&msg.id),
+            channel_id: owned(&self.id),
             lamport_timestamp: Some(msg.lamport),
             causal_history: msg.causal_history.iter().map(Dep::to_entry).collect(),
             bloom_filter: bloom,
@@ -405,8 +412,8 @@ impl Channel {
         repair: &[HistoryEntry],
     ) {
         ctx.out.transmits.push_back(Transmit {
-            channel: self.id.to_string(),
-            message_id: message_id.to_string(),
+            channel: owned(&self.id),
+            message_id: owned(message_id),
             reason,
             bytes,
             repair_request: repair.iter().map(|e| e.message_id.clone()).collect(),
@@ -437,7 +444,7 @@ impl Channel {
         if !entries.is_empty() {
             self.stats.repair_requests_sent += entries.len() as u64;
             ctx.out.events.push_back(Event::RepairRequested {
-                channel: self.id.to_string(),
+                channel: owned(&self.id),
                 message_ids: entries.iter().map(|e| e.message_id.clone()).collect(),
             });
         }
@@ -460,9 +467,9 @@ impl Channel {
         let repair = self.take_repair_requests(ctx, now);
         let bloom = self.bloom_field();
         let mut wm = wire::Message {
-            sender_id: ctx.me.to_string(),
-            message_id: id.to_string(),
-            channel_id: self.id.to_string(),
+            sender_id: owned(ctx.me),
+            message_id: owned(&id),
+            channel_id: owned(&self.id),
             lamport_timestamp: Some(self.lamport),
             causal_history: history,
             bloom_filter: Some(bloom),
@@ -523,8 +530,8 @@ impl Channel {
             persist::touch(&mut self.dirty, Kind::Outgoing, id);
             self.stats.not_acknowledged += 1;
             ctx.out.events.push_back(Event::NotAcknowledged {
-                channel: self.id.to_string(),
-                message_id: id.to_string(),
+                channel: owned(&self.id),
+                message_id: owned(id),
             });
         }
     }
@@ -715,8 +722,8 @@ impl Channel {
                 persist::touch(&mut self.dirty, Kind::Incoming, &oldest);
                 self.stats.buffer_overflows += 1;
                 ctx.out.events.push_back(Event::BufferOverflow {
-                    channel: self.id.to_string(),
-                    message_id: oldest.to_string(),
+                    channel: owned(&self.id),
+                    message_id: owned(&oldest),
                 });
             }
         }
@@ -788,8 +795,8 @@ impl Channel {
         }
         self.stats.missing_reported += missing.len() as u64;
         ctx.out.events.push_back(Event::MissingDependencies {
-            channel: self.id.to_string(),
-            message_id: message_id.to_string(),
+            channel: owned(&self.id),
+            message_id: owned(message_id),
             missing,
         });
     }
@@ -829,7 +836,7 @@ impl Channel {
                 persist::touch(&mut self.dirty, Kind::Outgoing, &e.message_id);
                 self.stats.acknowledged += 1;
                 ctx.out.events.push_back(Event::Acknowledged {
-                    channel: self.id.to_string(),
+                    channel: owned(&self.id),
                     message_id: e.message_id.clone(),
                 });
             }
@@ -860,8 +867,8 @@ impl Channel {
             self.outgoing.remove(&id);
             self.stats.acknowledged += 1;
             ctx.out.events.push_back(Event::Acknowledged {
-                channel: self.id.to_string(),
-                message_id: id.to_string(),
+                channel: owned(&self.id),
+                message_id: owned(&id),
             });
         }
         for (id, count, last_sent) in possibly {
@@ -871,8 +878,8 @@ impl Channel {
             }
             self.stats.possibly_acknowledged += 1;
             ctx.out.events.push_back(Event::PossiblyAcknowledged {
-                channel: self.id.to_string(),
-                message_id: id.to_string(),
+                channel: owned(&self.id),
+                message_id: owned(&id),
                 count,
             });
         }
@@ -886,7 +893,7 @@ impl Channel {
         }
         self.stats.repair_requests_received += msg.repair_request.len() as u64;
         ctx.out.events.push_back(Event::RepairRequestReceived {
-            channel: self.id.to_string(),
+            channel: owned(&self.id),
             from: msg.sender_id.clone(),
             message_ids: msg
                 .repair_request
@@ -1064,9 +1071,9 @@ impl Channel {
         self.cancel_repairs(&msg.id);
         self.stats.delivered += 1;
         ctx.out.events.push_back(Event::Delivered {
-            channel: self.id.to_string(),
-            message_id: msg.id.to_string(),
-            sender_id: msg.sender_id.to_string(),
+            channel: owned(&self.id),
+            message_id: owned(&msg.id),
+            sender_id: owned(&msg.sender_id),
             lamport_timestamp: msg.lamport,
             content: msg.content.clone(),
             retrieval_hint: hint.clone(),
@@ -1125,8 +1132,8 @@ impl Channel {
             .filter(|e| seq.is_none_or(|s| e.seq > s) && &*e.msg.sender_id != me)
             .map(|e| crate::Delivery {
                 seq: e.seq,
-                message_id: e.msg.id.to_string(),
-                sender_id: e.msg.sender_id.to_string(),
+                message_id: owned(&e.msg.id),
+                sender_id: owned(&e.msg.sender_id),
                 lamport_timestamp: e.msg.lamport,
                 content: e.msg.content.clone(),
                 retrieval_hint: e.hint.clone(),
@@ -1233,7 +1240,7 @@ impl Channel {
                     ready.extend(self.settle(ctx, &rid, true));
                 }
                 ctx.out.events.push_back(Event::IrretrievablyLost {
-                    channel: self.id.to_string(),
+                    channel: owned(&self.id),
                     missing: roots,
                 });
             }
@@ -1271,7 +1278,7 @@ impl Channel {
                         .find(|e| *e.id == **dep)
                         .map(Dep::to_entry)
                         .unwrap_or_else(|| HistoryEntry {
-                            message_id: dep.to_string(),
+                            message_id: owned(dep),
                             ..HistoryEntry::default()
                         });
                     roots.push(entry);
@@ -1293,8 +1300,8 @@ impl Channel {
             self.stats.repair_responses_sent += 1;
             self.transmit(ctx, &id, TransmitReason::Repair, bytes, &[]);
             ctx.out.events.push_back(Event::RepairResponseSent {
-                channel: self.id.to_string(),
-                message_id: id.to_string(),
+                channel: owned(&self.id),
+                message_id: owned(&id),
             });
         }
     }
@@ -1326,9 +1333,9 @@ impl Channel {
                 continue;
             }
             older.push(HistoryEntry {
-                message_id: id.to_string(),
+                message_id: owned(id),
                 retrieval_hint: e.hint.clone(),
-                sender_id: (!e.msg.sender_id.is_empty()).then(|| e.msg.sender_id.to_string()),
+                sender_id: (!e.msg.sender_id.is_empty()).then(|| owned(&e.msg.sender_id)),
             });
         }
         older.append(history);
@@ -1350,9 +1357,9 @@ impl Channel {
         let repair = self.take_repair_requests(ctx, now);
         let bloom = self.bloom_field();
         let m = wire::Message {
-            sender_id: ctx.me.to_string(),
+            sender_id: owned(ctx.me),
             message_id: id.clone(),
-            channel_id: self.id.to_string(),
+            channel_id: owned(&self.id),
             lamport_timestamp: Some(self.lamport),
             causal_history: history,
             bloom_filter: Some(bloom),
@@ -1372,11 +1379,11 @@ impl Channel {
         let mut incoming: Vec<String> = self.incoming.ids().map(|i| i.to_string()).collect();
         incoming.sort();
         ChannelState {
-            channel: self.id.to_string(),
+            channel: owned(&self.id),
             dialect: self.cfg.dialect,
             lamport_timestamp: self.lamport,
-            log: self.log.iter().map(|e| e.msg.id.to_string()).collect(),
-            outgoing: self.outgoing.iter().map(|e| e.msg.id.to_string()).collect(),
+            log: self.log.iter().map(|e| owned(&e.msg.id)).collect(),
+            outgoing: self.outgoing.iter().map(|e| owned(&e.msg.id)).collect(),
             incoming,
             repair_requests: self.repair_out.ids().map(|i| i.to_string()).collect(),
             repair_responses: self.repair_in.ids().map(|i| i.to_string()).collect(),

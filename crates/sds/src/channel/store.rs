@@ -43,7 +43,7 @@ impl Dep {
     /// The wire form of this entry.
     pub fn to_entry(&self) -> HistoryEntry {
         HistoryEntry {
-            message_id: self.id.to_string(),
+            message_id: super::owned(&self.id),
             retrieval_hint: self.hint.as_deref().cloned(),
             sender_id: self.sender.as_deref().map(str::to_string),
         }
@@ -448,7 +448,7 @@ impl Incoming {
                     b.unmet.swap_remove(at);
                     touched(&w);
                     if lost {
-                        b.lost.push(dep.to_string());
+                        b.lost.push(super::owned(dep));
                     }
                     if b.unmet.is_empty() {
                         ready.push(w);
@@ -466,7 +466,7 @@ impl Incoming {
             return false;
         };
         let unmet = std::mem::take(&mut b.unmet);
-        b.lost.extend(unmet.iter().map(|d| d.to_string()));
+        b.lost.extend(unmet.iter().map(|d| super::owned(d)));
         for dep in &unmet {
             if let Some(w) = self.waiters.get_mut(dep) {
                 w.retain(|x| **x != *id);
