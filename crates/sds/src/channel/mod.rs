@@ -643,10 +643,14 @@ impl Channel {
             return Received::Sync;
         }
 
-        if let Some(e) = self.log.get_mut(&id) {
-            e.last_seen = now;
-        }
-        if self.log.contains(&id) || self.incoming.contains(&id) || self.evicted.contains(&id) {
+        let logged = match self.log.get_mut(&id) {
+            Some(e) => {
+                e.last_seen = now;
+                true
+            }
+            None => false,
+        };
+        if logged || self.incoming.contains(&id) || self.evicted.contains(&id) {
             self.stats.duplicates += 1;
             return Received::Duplicate;
         }
