@@ -7,8 +7,8 @@ mod persist;
 mod store;
 
 use persist::{Dirty, Kind};
-pub(crate) use store::StoredMessage;
-use store::{BoundedSet, Buffered, Dep, Incoming, Log, LogEntry, OutEntry, Outgoing};
+use store::{BoundedSet, Buffered, Incoming, Log, LogEntry, OutEntry, Outgoing};
+pub(crate) use store::{Dep, StoredMessage};
 
 use crate::bloom::{BloomEncoding, BloomParams, BloomView, ItemHash, RollingBloom};
 use crate::config::{ChannelConfig, Config};
@@ -27,6 +27,13 @@ use std::sync::Arc;
 
 /// Shared, cheaply clonable id.
 pub(crate) type Id = Arc<str>;
+
+/// An owned copy of an id: `Arc<str>::to_string` goes through the
+/// formatting machinery (`Display`), a plain copy does not.
+#[inline]
+pub(crate) fn owned(id: &str) -> String {
+    id.to_owned()
+}
 
 /// Output queues of a participant.
 #[derive(Debug, Default)]
@@ -257,10 +264,6 @@ impl Channel {
         b
     }
 
-    fn dep_state(&self, id: &str) -> DepState {
-        self.dep_lookup(id).0
-    }
-
     /// Where a referenced message is, with the channel's shared copy of its
     /// id when it holds one (one lookup per place, done once).
     fn dep_lookup(&self, id: &str) -> (DepState, Option<&Id>) {
@@ -331,7 +334,7 @@ impl Channel {
             .filter_map(|(_, id)| self.log.get(id))
             .map(|e| Dep {
                 id: e.msg.id.clone(),
-                hint: e.hint.clone(),
+                hint: e.hint.clone().map(Box::new),
                 sender: (!e.msg.sender_id.is_empty()).then(|| e.msg.sender_id.clone()),
             })
             .collect()
@@ -364,12 +367,16 @@ impl Channel {
     /// The in-memory form of a received history entry, sharing ids with the
     /// channel's state where it already holds them (`known`, from
     /// [`Self::dep_lookup`]).
+    #[inline(always)]
     fn shared_dep(&mut self, e: &HistoryEntry, known: Option<Id>) -> Dep {
         let id = known.unwrap_or_else(|| Id::from(e.message_id.as_str()));
         Dep {
             id,
             // Copied: a slice would keep the whole wire buffer alive.
-            hint: e.retrieval_hint.as_ref().map(|h| Bytes::copy_from_slice(h)),
+            hint: e
+                .retrieval_hint
+                .as_ref()
+                .map(|h| Box::new(Bytes::copy_from_slice(h))),
             sender: e.sender_id.as_deref().map(|s| self.sender_key(s)),
         }
     }
@@ -381,9 +388,9 @@ impl Channel {
         repair_request: Vec<HistoryEntry>,
     ) -> wire::Message {
         wire::Message {
-            sender_id: msg.sender_id.to_string(),
-            message_id: msg.id.to_string(),
-            channel_id: self.id.to_string(),
+            sender_id: owned(&msg.sender_id),
+            message_id: owned(&msg.id),
+            channel_id: owned(&self.id),
             lamport_timestamp: Some(msg.lamport),
             causal_history: msg.causal_history.iter().map(Dep::to_entry).collect(),
             bloom_filter: bloom,
@@ -405,8 +412,8 @@ impl Channel {
         repair: &[HistoryEntry],
     ) {
         ctx.out.transmits.push_back(Transmit {
-            channel: self.id.to_string(),
-            message_id: message_id.to_string(),
+            channel: owned(&self.id),
+            message_id: owned(message_id),
             reason,
             bytes,
             repair_request: repair.iter().map(|e| e.message_id.clone()).collect(),
@@ -437,7 +444,7 @@ impl Channel {
         if !entries.is_empty() {
             self.stats.repair_requests_sent += entries.len() as u64;
             ctx.out.events.push_back(Event::RepairRequested {
-                channel: self.id.to_string(),
+                channel: owned(&self.id),
                 message_ids: entries.iter().map(|e| e.message_id.clone()).collect(),
             });
         }
@@ -460,9 +467,9 @@ impl Channel {
         let repair = self.take_repair_requests(ctx, now);
         let bloom = self.bloom_field();
         let mut wm = wire::Message {
-            sender_id: ctx.me.to_string(),
-            message_id: id.to_string(),
-            channel_id: self.id.to_string(),
+            sender_id: owned(ctx.me),
+            message_id: owned(&id),
+            channel_id: owned(&self.id),
             lamport_timestamp: Some(self.lamport),
             causal_history: history,
             bloom_filter: Some(bloom),
@@ -523,15 +530,15 @@ impl Channel {
             persist::touch(&mut self.dirty, Kind::Outgoing, id);
             self.stats.not_acknowledged += 1;
             ctx.out.events.push_back(Event::NotAcknowledged {
-                channel: self.id.to_string(),
-                message_id: id.to_string(),
+                channel: owned(&self.id),
+                message_id: owned(id),
             });
         }
     }
 
     /// A message arrived (by any path): cancel our request for it and our
     /// pending answer to someone else's.
-    fn cancel_repairs(&mut self, id: &str) {
+    fn cancel_repairs(&mut self, id: &Id) {
         if self.repair_out.remove(id).is_some() {
             persist::touch(&mut self.dirty, Kind::RepairOut, id);
         }
@@ -602,7 +609,13 @@ impl Channel {
     ) -> Received {
         let kind = msg.kind();
         self.stats.received += 1;
-        let id: Id = Id::from(msg.message_id.as_str());
+        // Shared with the reverse index (and so with the repair entry) when
+        // buffered messages wait for it: later lookups by this id then
+        // compare pointers, not 64-byte strings.
+        let id: Id = match self.incoming.waited_key(&msg.message_id) {
+            Some(k) if kind == MessageKind::Content => k.clone(),
+            _ => Id::from(msg.message_id.as_str()),
+        };
         if kind == MessageKind::Content {
             // Arrival by any path cancels our own request and our pending answer.
             self.cancel_repairs(&id);
@@ -614,22 +627,30 @@ impl Channel {
 
         if kind == MessageKind::Sync {
             self.stats.syncs_received += 1;
-            let missing: Vec<HistoryEntry> = msg
-                .causal_history
-                .iter()
-                .filter(|e| matches!(self.dep_state(&e.message_id), DepState::Missing))
-                .cloned()
-                .collect();
+            let mut missing: Vec<HistoryEntry> = Vec::new();
+            let mut missing_deps: Vec<Dep> = Vec::new();
+            for e in &msg.causal_history {
+                let (state, known) = self.dep_lookup(&e.message_id);
+                if matches!(state, DepState::Missing) {
+                    let known = known.cloned();
+                    missing_deps.push(self.shared_dep(e, known));
+                    missing.push(e.clone());
+                }
+            }
             if !missing.is_empty() {
-                self.report_missing(ctx, &msg.message_id, missing, now);
+                self.report_missing(ctx, &msg.message_id, missing, missing_deps, now);
             }
             return Received::Sync;
         }
 
-        if let Some(e) = self.log.get_mut(&id) {
-            e.last_seen = now;
-        }
-        if self.log.contains(&id) || self.incoming.contains(&id) || self.evicted.contains(&id) {
+        let logged = match self.log.get_mut(&id) {
+            Some(e) => {
+                e.last_seen = now;
+                true
+            }
+            None => false,
+        };
+        if logged || self.incoming.contains(&id) || self.evicted.contains(&id) {
             self.stats.duplicates += 1;
             return Received::Duplicate;
         }
@@ -655,7 +676,9 @@ impl Channel {
 
         let mut unmet: Vec<Id> = Vec::new();
         let mut missing: Vec<HistoryEntry> = Vec::new();
-        let mut deps: Vec<Dep> = Vec::with_capacity(msg.causal_history.len());
+        let mut missing_deps: Vec<Dep> = Vec::new();
+        let n_deps = msg.causal_history.len();
+        let mut deps: Vec<Dep> = Vec::with_capacity(n_deps);
         for (i, e) in msg.causal_history.into_iter().enumerate() {
             let (state, known) = self.dep_lookup(&e.message_id);
             let known = known.cloned();
@@ -665,11 +688,17 @@ impl Channel {
             let repeated =
                 *dep.id == *msg.message_id || deps[..i].iter().any(|d: &Dep| *d.id == *dep.id);
             if !repeated {
+                if unmet.is_empty() && !matches!(state, DepState::Present) {
+                    // At most one per remaining entry: one allocation, not
+                    // one per doubling.
+                    unmet.reserve_exact(n_deps - i);
+                }
                 match state {
                     DepState::Present => {}
                     DepState::Waiting => unmet.push(dep.id.clone()),
                     DepState::Missing => {
                         unmet.push(dep.id.clone());
+                        missing_deps.push(dep.clone());
                         missing.push(e);
                     }
                 }
@@ -677,7 +706,7 @@ impl Channel {
             deps.push(dep);
         }
         let sender_id = self.sender_key(&msg.sender_id);
-        let stored = StoredMessage {
+        let stored = Arc::new(StoredMessage {
             id: id.clone(),
             sender_id,
             lamport: msg.lamport_timestamp.unwrap_or(0),
@@ -685,20 +714,20 @@ impl Channel {
             // Copy the content out so that the whole wire buffer (with its
             // bloom filter) is not kept alive.
             content: Bytes::copy_from_slice(msg.content.as_deref().unwrap_or_default()),
-        };
+        });
         if unmet.is_empty() {
             self.cascade(ctx, Some((stored, hint, Vec::new())), Vec::new(), now);
             return Received::Delivered;
         }
         if self.incoming.len() >= ctx.cfg.max_incoming.max(1) {
-            let oldest = self.incoming.timeouts.iter().next().map(|(_, k)| k.clone());
+            let oldest = self.incoming.oldest();
             if let Some(oldest) = oldest {
                 self.incoming.remove(&oldest);
                 persist::touch(&mut self.dirty, Kind::Incoming, &oldest);
                 self.stats.buffer_overflows += 1;
                 ctx.out.events.push_back(Event::BufferOverflow {
-                    channel: self.id.to_string(),
-                    message_id: oldest.to_string(),
+                    channel: owned(&self.id),
+                    message_id: owned(&oldest),
                 });
             }
         }
@@ -715,7 +744,7 @@ impl Channel {
         self.stats.buffered += 1;
         let n = missing.len();
         if n > 0 {
-            self.report_missing(ctx, &id, missing, now);
+            self.report_missing(ctx, &id, missing, missing_deps, now);
         }
         Received::Buffered { missing: n }
     }
@@ -725,14 +754,17 @@ impl Channel {
         ctx: &mut Ctx<'_>,
         message_id: &str,
         missing: Vec<HistoryEntry>,
+        missing_deps: Vec<Dep>,
         now: u64,
     ) {
         let r = &ctx.cfg.repair;
         if r.enabled {
             let hash = self.repair_hash(ctx.cfg);
-            for e in &missing {
+            // `missing_deps[i]` is `missing[i]` with the channel's shared ids
+            // (those of the reverse index when a buffered message waits for it).
+            for (e, dep) in missing.iter().zip(missing_deps) {
                 if e.sender_id.as_deref().is_none_or(str::is_empty)
-                    || self.repair_out.get(&e.message_id).is_some()
+                    || self.repair_out.contains(&dep.id)
                 {
                     // Already scheduled, or unanswerable: nobody can answer a
                     // request without the original sender.
@@ -755,16 +787,11 @@ impl Channel {
                         r.t_max_ms,
                     );
                 let expires = t_req + r.t_max_ms * u64::from(r.max_request_attempts.max(1));
-                // Shared with the reverse index when a buffered message waits for it.
-                let rid = self
-                    .incoming
-                    .waited_key(&e.message_id)
-                    .cloned()
-                    .unwrap_or_else(|| Id::from(e.message_id.as_str()));
+                let rid = dep.id.clone();
                 persist::touch(&mut self.dirty, Kind::RepairOut, &rid);
-                for old in
-                    self.repair_out
-                        .add(rid, e.clone(), t_req, expires, r.max_outgoing_entries)
+                for old in self
+                    .repair_out
+                    .add(rid, dep, t_req, expires, r.max_outgoing_entries)
                 {
                     persist::touch(&mut self.dirty, Kind::RepairOut, &old);
                 }
@@ -772,8 +799,8 @@ impl Channel {
         }
         self.stats.missing_reported += missing.len() as u64;
         ctx.out.events.push_back(Event::MissingDependencies {
-            channel: self.id.to_string(),
-            message_id: message_id.to_string(),
+            channel: owned(&self.id),
+            message_id: owned(message_id),
             missing,
         });
     }
@@ -813,7 +840,7 @@ impl Channel {
                 persist::touch(&mut self.dirty, Kind::Outgoing, &e.message_id);
                 self.stats.acknowledged += 1;
                 ctx.out.events.push_back(Event::Acknowledged {
-                    channel: self.id.to_string(),
+                    channel: owned(&self.id),
                     message_id: e.message_id.clone(),
                 });
             }
@@ -844,8 +871,8 @@ impl Channel {
             self.outgoing.remove(&id);
             self.stats.acknowledged += 1;
             ctx.out.events.push_back(Event::Acknowledged {
-                channel: self.id.to_string(),
-                message_id: id.to_string(),
+                channel: owned(&self.id),
+                message_id: owned(&id),
             });
         }
         for (id, count, last_sent) in possibly {
@@ -855,8 +882,8 @@ impl Channel {
             }
             self.stats.possibly_acknowledged += 1;
             ctx.out.events.push_back(Event::PossiblyAcknowledged {
-                channel: self.id.to_string(),
-                message_id: id.to_string(),
+                channel: owned(&self.id),
+                message_id: owned(&id),
                 count,
             });
         }
@@ -870,7 +897,7 @@ impl Channel {
         }
         self.stats.repair_requests_received += msg.repair_request.len() as u64;
         ctx.out.events.push_back(Event::RepairRequestReceived {
-            channel: self.id.to_string(),
+            channel: owned(&self.id),
             from: msg.sender_id.clone(),
             message_ids: msg
                 .repair_request
@@ -997,7 +1024,7 @@ impl Channel {
     fn cascade(
         &mut self,
         ctx: &mut Ctx<'_>,
-        first: Option<(StoredMessage, Option<Bytes>, Vec<String>)>,
+        first: Option<(Arc<StoredMessage>, Option<Bytes>, Vec<String>)>,
         ready: Vec<Id>,
         now: u64,
     ) {
@@ -1039,7 +1066,7 @@ impl Channel {
     fn deliver_one(
         &mut self,
         ctx: &mut Ctx<'_>,
-        msg: StoredMessage,
+        msg: Arc<StoredMessage>,
         hint: Option<Bytes>,
         lost: Vec<String>,
         now: u64,
@@ -1048,9 +1075,9 @@ impl Channel {
         self.cancel_repairs(&msg.id);
         self.stats.delivered += 1;
         ctx.out.events.push_back(Event::Delivered {
-            channel: self.id.to_string(),
-            message_id: msg.id.to_string(),
-            sender_id: msg.sender_id.to_string(),
+            channel: owned(&self.id),
+            message_id: owned(&msg.id),
+            sender_id: owned(&msg.sender_id),
             lamport_timestamp: msg.lamport,
             content: msg.content.clone(),
             retrieval_hint: hint.clone(),
@@ -1061,7 +1088,7 @@ impl Channel {
         let seq = self.log_insert(
             ctx,
             LogEntry {
-                msg: Arc::new(msg),
+                msg,
                 hint,
                 last_seen: now,
                 seq: 0,
@@ -1109,8 +1136,8 @@ impl Channel {
             .filter(|e| seq.is_none_or(|s| e.seq > s) && &*e.msg.sender_id != me)
             .map(|e| crate::Delivery {
                 seq: e.seq,
-                message_id: e.msg.id.to_string(),
-                sender_id: e.msg.sender_id.to_string(),
+                message_id: owned(&e.msg.id),
+                sender_id: owned(&e.msg.sender_id),
                 lamport_timestamp: e.msg.lamport,
                 content: e.msg.content.clone(),
                 retrieval_hint: e.hint.clone(),
@@ -1137,9 +1164,9 @@ impl Channel {
     pub fn next_deadline(&self, cfg: &Config) -> Option<u64> {
         let mut d = [
             self.outgoing.resend.next(),
-            self.incoming.timeouts.next(),
+            self.incoming.next_timeout(),
             self.repair_in.due.next(),
-            self.repair_out.expiry.next(),
+            self.repair_out.next_expiry(),
             None,
             None,
         ];
@@ -1148,8 +1175,7 @@ impl Channel {
             if cfg.repair.enabled {
                 d[5] = self
                     .repair_out
-                    .due
-                    .next()
+                    .next_due()
                     .map(|t| t.max(self.last_broadcast + cfg.repair.min_request_gap_ms));
             }
         }
@@ -1160,8 +1186,7 @@ impl Channel {
         self.resend_due(ctx, now);
         self.expire_buffered(ctx, now);
         self.answer_repairs(ctx, now);
-        while let Some((_, id)) = self.repair_out.expiry.pop_due(now) {
-            self.repair_out.remove(&id);
+        while let Some(id) = self.repair_out.pop_expired(now) {
             persist::touch(&mut self.dirty, Kind::RepairOut, &id);
             self.stats.repair_requests_expired += 1;
         }
@@ -1208,7 +1233,7 @@ impl Channel {
     }
 
     fn expire_buffered(&mut self, ctx: &mut Ctx<'_>, now: u64) {
-        while let Some((_, id)) = self.incoming.timeouts.pop_due(now) {
+        while let Some(id) = self.incoming.pop_timed_out(now) {
             persist::touch(&mut self.dirty, Kind::Incoming, &id);
             let roots = self.root_missing(&id);
             let mut ready = Vec::new();
@@ -1219,7 +1244,7 @@ impl Channel {
                     ready.extend(self.settle(ctx, &rid, true));
                 }
                 ctx.out.events.push_back(Event::IrretrievablyLost {
-                    channel: self.id.to_string(),
+                    channel: owned(&self.id),
                     missing: roots,
                 });
             }
@@ -1257,7 +1282,7 @@ impl Channel {
                         .find(|e| *e.id == **dep)
                         .map(Dep::to_entry)
                         .unwrap_or_else(|| HistoryEntry {
-                            message_id: dep.to_string(),
+                            message_id: owned(dep),
                             ..HistoryEntry::default()
                         });
                     roots.push(entry);
@@ -1279,8 +1304,8 @@ impl Channel {
             self.stats.repair_responses_sent += 1;
             self.transmit(ctx, &id, TransmitReason::Repair, bytes, &[]);
             ctx.out.events.push_back(Event::RepairResponseSent {
-                channel: self.id.to_string(),
-                message_id: id.to_string(),
+                channel: owned(&self.id),
+                message_id: owned(&id),
             });
         }
     }
@@ -1312,9 +1337,9 @@ impl Channel {
                 continue;
             }
             older.push(HistoryEntry {
-                message_id: id.to_string(),
+                message_id: owned(id),
                 retrieval_hint: e.hint.clone(),
-                sender_id: (!e.msg.sender_id.is_empty()).then(|| e.msg.sender_id.to_string()),
+                sender_id: (!e.msg.sender_id.is_empty()).then(|| owned(&e.msg.sender_id)),
             });
         }
         older.append(history);
@@ -1336,9 +1361,9 @@ impl Channel {
         let repair = self.take_repair_requests(ctx, now);
         let bloom = self.bloom_field();
         let m = wire::Message {
-            sender_id: ctx.me.to_string(),
+            sender_id: owned(ctx.me),
             message_id: id.clone(),
-            channel_id: self.id.to_string(),
+            channel_id: owned(&self.id),
             lamport_timestamp: Some(self.lamport),
             causal_history: history,
             bloom_filter: Some(bloom),
@@ -1358,11 +1383,11 @@ impl Channel {
         let mut incoming: Vec<String> = self.incoming.ids().map(|i| i.to_string()).collect();
         incoming.sort();
         ChannelState {
-            channel: self.id.to_string(),
+            channel: owned(&self.id),
             dialect: self.cfg.dialect,
             lamport_timestamp: self.lamport,
-            log: self.log.iter().map(|e| e.msg.id.to_string()).collect(),
-            outgoing: self.outgoing.iter().map(|e| e.msg.id.to_string()).collect(),
+            log: self.log.iter().map(|e| owned(&e.msg.id)).collect(),
+            outgoing: self.outgoing.iter().map(|e| owned(&e.msg.id)).collect(),
             incoming,
             repair_requests: self.repair_out.ids().map(|i| i.to_string()).collect(),
             repair_responses: self.repair_in.ids().map(|i| i.to_string()).collect(),

@@ -94,7 +94,7 @@ impl Channel {
         let dirty = self.dirty.as_ref()?;
         let meta = self.meta();
         let mut c = ChannelChanges {
-            channel: self.id.to_string(),
+            channel: super::owned(&self.id),
             meta: (self.last_meta.as_ref() != Some(&meta)).then_some(meta),
             ..ChannelChanges::default()
         };
@@ -102,52 +102,52 @@ impl Channel {
             match kind {
                 Kind::Log => match self.log.get(id) {
                     Some(e) => c.log_upserts.push(LogRecord {
-                        id: id.to_string(),
+                        id: super::owned(id),
                         seq: e.seq,
                         message: stored_bytes(&e.msg),
                         hint: e.hint.clone(),
                     }),
-                    None => c.log_deletes.push(id.to_string()),
+                    None => c.log_deletes.push(super::owned(id)),
                 },
                 Kind::Outgoing => match self.outgoing.get(id) {
                     Some((seq, o)) => c.outgoing_upserts.push(OutgoingRecord {
-                        id: id.to_string(),
+                        id: super::owned(id),
                         seq,
                         message: stored_bytes(&o.msg),
                         attempts: o.attempts,
                         last_sent: o.last_sent,
                         resend_at: self.outgoing.resend.get(id).unwrap_or(o.last_sent),
-                        ackers: o.ackers.iter().map(|a| a.to_string()).collect(),
+                        ackers: o.ackers.iter().map(|a| super::owned(a)).collect(),
                     }),
-                    None => c.outgoing_deletes.push(id.to_string()),
+                    None => c.outgoing_deletes.push(super::owned(id)),
                 },
                 Kind::Incoming => match self.incoming.get(id) {
                     Some(b) => c.incoming_upserts.push(IncomingRecord {
-                        id: id.to_string(),
+                        id: super::owned(id),
                         message: stored_bytes(&b.msg),
                         hint: b.hint.clone(),
-                        unmet: b.unmet.iter().map(|d| d.to_string()).collect(),
+                        unmet: b.unmet.iter().map(|d| super::owned(d)).collect(),
                         lost: b.lost.clone(),
-                        timeout_at: self.incoming.timeouts.get(id).unwrap_or(0),
+                        timeout_at: self.incoming.timeout_of(id).unwrap_or(0),
                     }),
-                    None => c.incoming_deletes.push(id.to_string()),
+                    None => c.incoming_deletes.push(super::owned(id)),
                 },
                 Kind::RepairOut => match self.repair_out.get(id) {
-                    Some(e) => c.repair_out_upserts.push(RepairOutRecord {
-                        id: id.to_string(),
-                        entry: e.entry.clone(),
+                    Some((e, due, expires_at)) => c.repair_out_upserts.push(RepairOutRecord {
+                        id: super::owned(id),
+                        entry: e.entry.to_entry(),
                         attempts: e.attempts,
-                        due: self.repair_out.due.get(id),
-                        expires_at: self.repair_out.expiry.get(id).unwrap_or(0),
+                        due,
+                        expires_at,
                     }),
-                    None => c.repair_out_deletes.push(id.to_string()),
+                    None => c.repair_out_deletes.push(super::owned(id)),
                 },
                 Kind::RepairIn => match self.repair_in.due.get(id) {
                     Some(t_resp) => c.repair_in_upserts.push(RepairInRecord {
-                        id: id.to_string(),
+                        id: super::owned(id),
                         t_resp,
                     }),
-                    None => c.repair_in_deletes.push(id.to_string()),
+                    None => c.repair_in_deletes.push(super::owned(id)),
                 },
                 Kind::Evicted | Kind::Met | Kind::Unannounced | Kind::OwnNews => {
                     let (which, seq) = match kind {
@@ -165,10 +165,10 @@ impl Channel {
                     match seq {
                         Some(seq) => c.remembered_upserts.push(RememberedRecord {
                             kind: which,
-                            id: id.to_string(),
+                            id: super::owned(id),
                             seq,
                         }),
-                        None => c.remembered_deletes.push((which, id.to_string())),
+                        None => c.remembered_deletes.push((which, super::owned(id))),
                     }
                 }
             }
@@ -275,7 +275,7 @@ impl Channel {
         }
         for r in &snap.incoming {
             let b = Buffered {
-                msg: to_stored(&r.message)?,
+                msg: Arc::new(to_stored(&r.message)?),
                 hint: r.hint.clone(),
                 unmet: r.unmet.iter().map(|d| Id::from(d.as_str())).collect(),
                 lost: r.lost.clone(),
@@ -284,7 +284,7 @@ impl Channel {
         }
         for r in &snap.repair_out {
             let e = OutRepair {
-                entry: r.entry.clone(),
+                entry: super::Dep::from_entry(r.entry.clone()),
                 attempts: r.attempts,
             };
             ch.repair_out

@@ -8,7 +8,9 @@ use crate::fastmap::HashMap;
 use crate::timer::DeadlineQueue;
 use crate::wire::HistoryEntry;
 use bytes::Bytes;
-use std::collections::{BTreeMap, VecDeque};
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::hash::Hash;
 use std::sync::Arc;
 
 /// A content message as kept in the log and the buffers: what is needed to
@@ -27,11 +29,13 @@ pub(crate) struct StoredMessage {
 /// rest of the channel's state (the log, the buffers, the sender table), so a
 /// stored message costs one allocation for its whole history instead of two
 /// or three per entry, and owns its bytes (a hint is never a slice of the
-/// wire buffer it came in, which would keep that whole buffer alive).
+/// wire buffer it came in, which would keep that whole buffer alive). The
+/// hint, usually absent, is boxed: an entry is 40 bytes instead of 64, and
+/// every logged or buffered message holds `causal_history_len` of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Dep {
     pub id: Id,
-    pub hint: Option<Bytes>,
+    pub hint: Option<Box<Bytes>>,
     pub sender: Option<Id>,
 }
 
@@ -39,8 +43,8 @@ impl Dep {
     /// The wire form of this entry.
     pub fn to_entry(&self) -> HistoryEntry {
         HistoryEntry {
-            message_id: self.id.to_string(),
-            retrieval_hint: self.hint.clone(),
+            message_id: super::owned(&self.id),
+            retrieval_hint: self.hint.as_deref().cloned(),
             sender_id: self.sender.as_deref().map(str::to_string),
         }
     }
@@ -49,7 +53,9 @@ impl Dep {
     pub fn from_entry(e: HistoryEntry) -> Dep {
         Dep {
             id: Id::from(e.message_id),
-            hint: e.retrieval_hint.map(|h| Bytes::copy_from_slice(&h)),
+            hint: e
+                .retrieval_hint
+                .map(|h| Box::new(Bytes::copy_from_slice(&h))),
             sender: e.sender_id.map(Id::from),
         }
     }
@@ -279,7 +285,8 @@ impl Outgoing {
 /// A received content message waiting for dependencies.
 #[derive(Clone, Debug)]
 pub(crate) struct Buffered {
-    pub msg: StoredMessage,
+    /// Shared from the start: delivering it moves it into the log as is.
+    pub msg: Arc<StoredMessage>,
     pub hint: Option<Bytes>,
     /// Dependencies not yet in the log (nor met nor lost).
     pub unmet: Vec<Id>,
@@ -287,36 +294,89 @@ pub(crate) struct Buffered {
     pub lost: Vec<String>,
 }
 
+/// A buffered message with its lost-dependency deadline.
+#[derive(Debug)]
+struct Slot {
+    b: Buffered,
+    /// `None` once it has expired (the message stays until it is released).
+    timeout_at: Option<u64>,
+}
+
 /// The incoming buffer with its reverse dependency index and lost timeouts.
 #[derive(Debug, Default)]
 pub(crate) struct Incoming {
-    entries: HashMap<Id, Buffered>,
+    /// Boxed: a slot is 200 bytes, and the table doubles as it grows; the
+    /// growth then moves pointers, and the table stays small.
+    entries: HashMap<Id, Box<Slot>>,
     /// Missing id -> buffered messages waiting for it.
     waiters: HashMap<Id, Vec<Id>>,
-    /// Lost-dependency deadlines (also the receive order, for eviction).
-    pub timeouts: DeadlineQueue<Id>,
+    /// Lost-dependency deadlines (also the receive order, for eviction); the
+    /// deadline of each is also in its slot, so no second hash table is needed.
+    timeouts: BTreeSet<(u64, Id)>,
 }
 
 impl Incoming {
     pub fn contains(&self, id: &str) -> bool {
-        self.entries.contains_key(id)
+        !self.entries.is_empty() && self.entries.contains_key(id)
     }
 
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
-    pub fn get(&self, id: &str) -> Option<&Buffered> {
-        self.entries.get(id)
+    pub fn get<Q>(&self, id: &Q) -> Option<&Buffered>
+    where
+        Id: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if self.entries.is_empty() {
+            return None;
+        }
+        self.entries.get(id).map(|s| &s.b)
+    }
+
+    /// The lost-dependency deadline of a buffered message (`None` once expired).
+    pub fn timeout_of(&self, id: &str) -> Option<u64> {
+        self.entries.get(id).and_then(|s| s.timeout_at)
+    }
+
+    /// The earliest lost-dependency deadline.
+    pub fn next_timeout(&self) -> Option<u64> {
+        self.timeouts.first().map(|(at, _)| *at)
+    }
+
+    /// The buffered message with the earliest deadline (the oldest).
+    pub fn oldest(&self) -> Option<Id> {
+        self.timeouts.first().map(|(_, k)| k.clone())
+    }
+
+    /// Takes the earliest deadline if it is due at `now`: its message stays
+    /// buffered, without a deadline.
+    pub fn pop_timed_out(&mut self, now: u64) -> Option<Id> {
+        let (at, _) = self.timeouts.first()?;
+        if *at > now {
+            return None;
+        }
+        let (_, id) = self.timeouts.pop_first()?;
+        if let Some(s) = self.entries.get_mut(&id) {
+            s.timeout_at = None;
+        }
+        Some(id)
     }
 
     /// The shared id of a buffered message.
     pub fn key(&self, id: &str) -> Option<&Id> {
+        if self.entries.is_empty() {
+            return None;
+        }
         self.entries.get_key_value(id).map(|(k, _)| k)
     }
 
     /// The shared id of a dependency some buffered message waits for.
     pub fn waited_key(&self, id: &str) -> Option<&Id> {
+        if self.waiters.is_empty() {
+            return None;
+        }
         self.waiters.get_key_value(id).map(|(k, _)| k)
     }
 
@@ -328,19 +388,37 @@ impl Incoming {
                 .or_default()
                 .push(id.clone());
         }
-        self.timeouts.set(id.clone(), timeout_at);
-        self.entries.insert(id, b);
+        self.timeouts.insert((timeout_at, id.clone()));
+        let slot = Box::new(Slot {
+            b,
+            timeout_at: Some(timeout_at),
+        });
+        if let Some(old) = self.entries.insert(id.clone(), slot) {
+            if let Some(at) = old.timeout_at.filter(|at| *at != timeout_at) {
+                self.timeouts.remove(&(at, id));
+            }
+        }
     }
 
     /// Removes a buffered message and its index entries.
-    pub fn remove(&mut self, id: &str) -> Option<Buffered> {
-        let (k, b) = self.entries.remove_entry(id)?;
-        self.timeouts.remove(&k);
+    pub fn remove<Q>(&mut self, id: &Q) -> Option<Buffered>
+    where
+        Id: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let (k, s) = self.entries.remove_entry(id)?;
+        if let Some(at) = s.timeout_at {
+            self.timeouts.remove(&(at, k.clone()));
+        }
+        let b = s.b;
         for dep in &b.unmet {
-            if let Some(w) = self.waiters.get_mut(dep) {
-                w.retain(|x| **x != *id);
+            if let Some(w) = self.waiters.get_mut::<Id>(dep) {
+                w.retain(|x| !Arc::ptr_eq(x, &k) && **x != *k);
                 if w.is_empty() {
-                    self.waiters.remove(dep);
+                    self.waiters.remove::<Id>(dep);
                 }
             }
         }
@@ -350,7 +428,7 @@ impl Incoming {
     /// Marks `dep` as resolved (present, or lost when `lost`) for every
     /// message waiting for it; returns those that have nothing left to wait
     /// for, and passes every changed message to `touched`.
-    pub fn resolve(&mut self, dep: &str, lost: bool, mut touched: impl FnMut(&Id)) -> Vec<Id> {
+    pub fn resolve(&mut self, dep: &Id, lost: bool, mut touched: impl FnMut(&Id)) -> Vec<Id> {
         let mut ready = Vec::new();
         if self.waiters.is_empty() {
             return ready;
@@ -359,18 +437,18 @@ impl Incoming {
             return ready;
         };
         for w in waiting {
-            if let Some(b) = self.entries.get_mut(&w) {
+            if let Some(b) = self.entries.get_mut(&w).map(|s| &mut s.b) {
                 // Ids are shared, so the pointer usually finds it.
                 let at = b
                     .unmet
                     .iter()
                     .position(|d| Arc::ptr_eq(d, &key))
-                    .or_else(|| b.unmet.iter().position(|d| **d == *dep));
+                    .or_else(|| b.unmet.iter().position(|d| **d == **dep));
                 if let Some(at) = at {
                     b.unmet.swap_remove(at);
                     touched(&w);
                     if lost {
-                        b.lost.push(dep.to_string());
+                        b.lost.push(super::owned(dep));
                     }
                     if b.unmet.is_empty() {
                         ready.push(w);
@@ -384,11 +462,11 @@ impl Incoming {
     /// Resolves every unmet dependency of one message as lost, for that
     /// message only (used to break dependency cycles).
     pub fn force_lost(&mut self, id: &str) -> bool {
-        let Some(b) = self.entries.get_mut(id) else {
+        let Some(b) = self.entries.get_mut(id).map(|s| &mut s.b) else {
             return false;
         };
         let unmet = std::mem::take(&mut b.unmet);
-        b.lost.extend(unmet.iter().map(|d| d.to_string()));
+        b.lost.extend(unmet.iter().map(|d| super::owned(d)));
         for dep in &unmet {
             if let Some(w) = self.waiters.get_mut(dep) {
                 w.retain(|x| **x != *id);

@@ -7,9 +7,14 @@
 
 pub mod timing;
 
+use crate::channel::Dep;
 use crate::fastmap::HashMap;
 use crate::timer::DeadlineQueue;
 use crate::wire::HistoryEntry;
+use std::borrow::Borrow;
+use std::collections::hash_map::Entry;
+use std::collections::BTreeSet;
+use std::hash::Hash;
 use std::sync::Arc;
 
 type Id = Arc<str>;
@@ -17,41 +22,60 @@ type Id = Arc<str>;
 /// An entry of the outgoing repair-request buffer.
 #[derive(Clone, Debug)]
 pub(crate) struct OutRepair {
-    /// The missing entry as the message that named it carried it.
-    pub entry: HistoryEntry,
+    /// The missing entry as the message that named it carried it (its id
+    /// and sender id shared with the channel's other tables).
+    pub entry: Dep,
     /// Times it was attached to an outgoing message.
     pub attempts: u32,
+}
+
+/// An entry with its deadlines (kept here rather than in a second and third
+/// hash table: one lookup finds everything about an id).
+#[derive(Debug)]
+struct Slot {
+    e: OutRepair,
+    /// When it becomes eligible; `None` once retired from the schedule.
+    due: Option<u64>,
+    /// When it is given up.
+    expires: u64,
 }
 
 /// Locally missing entries, each with a request time (T_req) and an expiry.
 #[derive(Debug, Default)]
 pub(crate) struct RepairOut {
-    entries: HashMap<Id, OutRepair>,
+    entries: HashMap<Id, Slot>,
     /// When each entry becomes eligible (T_req, then re-request times).
-    pub due: DeadlineQueue<Id>,
+    due: BTreeSet<(u64, Id)>,
     /// When each entry is given up.
-    pub expiry: DeadlineQueue<Id>,
+    expiry: BTreeSet<(u64, Id)>,
 }
 
 impl RepairOut {
+    /// Whether `id` has an entry.
+    pub fn contains(&self, id: &Id) -> bool {
+        !self.entries.is_empty() && self.entries.contains_key(id)
+    }
+
     /// Adds an entry unless present; evicts the furthest-due entries beyond
     /// `cap` and returns their ids.
-    pub fn add(
-        &mut self,
-        id: Id,
-        entry: HistoryEntry,
-        t_req: u64,
-        expires: u64,
-        cap: usize,
-    ) -> Vec<Id> {
+    pub fn add(&mut self, id: Id, entry: Dep, t_req: u64, expires: u64, cap: usize) -> Vec<Id> {
         let mut evicted = Vec::new();
-        if cap == 0 || self.entries.contains_key(&id) {
+        if cap == 0 {
             return evicted;
         }
-        self.entries
-            .insert(id.clone(), OutRepair { entry, attempts: 0 });
-        self.due.set(id.clone(), t_req);
-        self.expiry.set(id, expires);
+        match self.entries.entry(id) {
+            Entry::Occupied(_) => return evicted,
+            Entry::Vacant(v) => {
+                let id = v.key().clone();
+                v.insert(Slot {
+                    e: OutRepair { entry, attempts: 0 },
+                    due: Some(t_req),
+                    expires,
+                });
+                self.due.insert((t_req, id.clone()));
+                self.expiry.insert((expires, id));
+            }
+        }
         while self.entries.len() > cap {
             let furthest = self.due.last().or_else(|| self.expiry.last());
             let Some(furthest) = furthest.map(|(_, k)| k.clone()) else {
@@ -67,45 +91,70 @@ impl RepairOut {
     /// (the buffer is full of entries due earlier): the caller can skip it
     /// without computing its T_req.
     pub fn full_before(&self, cap: usize, t_req: u64) -> bool {
-        self.entries.len() >= cap && self.due.last().is_some_and(|(at, _)| at < t_req)
+        self.entries.len() >= cap && self.due.last().is_some_and(|(at, _)| *at < t_req)
     }
 
-    /// An entry, for persisting it.
-    pub fn get(&self, id: &str) -> Option<&OutRepair> {
-        self.entries.get(id)
+    /// An entry with its due time and expiry, for persisting it.
+    pub fn get(&self, id: &str) -> Option<(&OutRepair, Option<u64>, u64)> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        self.entries.get(id).map(|s| (&s.e, s.due, s.expires))
     }
 
     /// Restores an entry from a store.
     pub fn restore(&mut self, id: Id, e: OutRepair, due: Option<u64>, expires: u64) {
-        if let Some(d) = due {
-            self.due.set(id.clone(), d);
+        if let Some(old) = self.entries.remove(&id) {
+            if let Some(d) = old.due {
+                self.due.remove(&(d, id.clone()));
+            }
+            self.expiry.remove(&(old.expires, id.clone()));
         }
-        self.expiry.set(id.clone(), expires);
-        self.entries.insert(id, e);
+        if let Some(d) = due {
+            self.due.insert((d, id.clone()));
+        }
+        self.expiry.insert((expires, id.clone()));
+        self.entries.insert(id, Slot { e, due, expires });
     }
 
-    pub fn remove(&mut self, id: &str) -> Option<OutRepair> {
+    pub fn remove<Q>(&mut self, id: &Q) -> Option<OutRepair>
+    where
+        Id: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         if self.entries.is_empty() {
             return None;
         }
-        let (k, e) = self.entries.remove_entry(id)?;
-        self.due.remove(&k);
-        self.expiry.remove(&k);
-        Some(e)
+        let (k, s) = self.entries.remove_entry(id)?;
+        if let Some(d) = s.due {
+            self.due.remove(&(d, k.clone()));
+        }
+        self.expiry.remove(&(s.expires, k));
+        Some(s.e)
     }
 
     /// Postpones an entry (another participant asked for it first); returns
     /// whether it was moved.
     pub fn postpone(&mut self, id: &str, until: u64) -> bool {
+        if self.entries.is_empty() {
+            return false;
+        }
         let Some((k, _)) = self.entries.get_key_value(id) else {
             return false;
         };
         let k = k.clone();
-        if self.due.get(&k).is_some_and(|d| d < until) {
-            self.due.set(k, until);
-            return true;
+        let Some(s) = self.entries.get_mut(&k) else {
+            return false;
+        };
+        match s.due {
+            Some(d) if d < until => {
+                self.due.remove(&(d, k.clone()));
+                self.due.insert((until, k.clone()));
+                s.due = Some(until);
+                true
+            }
+            _ => false,
         }
-        false
     }
 
     /// Takes up to `max` eligible entries (due at `now`), most overdue first;
@@ -119,24 +168,26 @@ impl RepairOut {
         next: u64,
         max_attempts: u32,
     ) -> Vec<HistoryEntry> {
-        let ids: Vec<Id> = self
+        let picked: Vec<(u64, Id)> = self
             .due
             .iter()
             .take_while(|(at, _)| *at <= now)
             .take(max)
-            .map(|(_, k)| k.clone())
+            .cloned()
             .collect();
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let Some(e) = self.entries.get_mut(&id) else {
+        let mut out = Vec::with_capacity(picked.len());
+        for (at, id) in picked {
+            let Some(s) = self.entries.get_mut(&id) else {
                 continue;
             };
-            e.attempts += 1;
-            out.push(e.entry.clone());
-            if e.attempts >= max_attempts {
-                self.due.remove(&id);
+            s.e.attempts += 1;
+            out.push(s.e.entry.to_entry());
+            self.due.remove(&(at, id.clone()));
+            if s.e.attempts >= max_attempts {
+                s.due = None;
             } else {
-                self.due.set(id, next);
+                s.due = Some(next);
+                self.due.insert((next, id));
             }
         }
         out
@@ -144,7 +195,32 @@ impl RepairOut {
 
     /// Whether an entry is eligible at `now`.
     pub fn has_eligible(&self, now: u64) -> bool {
-        self.due.next().is_some_and(|d| d <= now)
+        self.next_due().is_some_and(|d| d <= now)
+    }
+
+    /// The earliest due time.
+    pub fn next_due(&self) -> Option<u64> {
+        self.due.first().map(|(at, _)| *at)
+    }
+
+    /// The earliest expiry.
+    pub fn next_expiry(&self) -> Option<u64> {
+        self.expiry.first().map(|(at, _)| *at)
+    }
+
+    /// Removes and returns the entry expiring first if it expires at `now`.
+    pub fn pop_expired(&mut self, now: u64) -> Option<Id> {
+        let (at, _) = self.expiry.first()?;
+        if *at > now {
+            return None;
+        }
+        let (_, id) = self.expiry.pop_first()?;
+        if let Some(s) = self.entries.remove(&id) {
+            if let Some(d) = s.due {
+                self.due.remove(&(d, id.clone()));
+            }
+        }
+        Some(id)
     }
 
     /// Ids in T_req order.
