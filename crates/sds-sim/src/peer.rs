@@ -73,29 +73,33 @@ pub(crate) struct Record {
     pub out: Option<Out>,
 }
 
-struct LocalItem {
-    time: u64,
-    seq: u64,
-    ev: LocalEv,
+/// An event due at `time`; `seq` orders events of the same time (the
+/// order they were scheduled in). A `BinaryHeap` of them pops the earliest.
+pub(crate) struct Timed<E> {
+    pub time: u64,
+    pub seq: u64,
+    pub ev: E,
 }
 
-impl PartialEq for LocalItem {
+impl<E> PartialEq for Timed<E> {
     fn eq(&self, o: &Self) -> bool {
         (self.time, self.seq) == (o.time, o.seq)
     }
 }
-impl Eq for LocalItem {}
-impl PartialOrd for LocalItem {
+impl<E> Eq for Timed<E> {}
+impl<E> PartialOrd for Timed<E> {
     fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
         Some(self.cmp(o))
     }
 }
-impl Ord for LocalItem {
+impl<E> Ord for Timed<E> {
     // Reversed: the heap pops the earliest (time, seq).
     fn cmp(&self, o: &Self) -> Ordering {
         (o.time, o.seq).cmp(&(self.time, self.seq))
     }
 }
+
+type LocalItem = Timed<LocalEv>;
 
 /// Sequence numbers of timers a participant sets inside a window: after every
 /// event that existed when the window opened, in the order they were set
@@ -179,12 +183,7 @@ impl Peer {
                         out: None,
                     };
                 }
-                let len = bytes.len() as u64;
-                let error = part
-                    .receive(bytes, None, epoch + now)
-                    .err()
-                    .map(|e| e.to_string());
-                let out = self.collect(part, online, epoch, now);
+                let (len, error, out) = self.receive(part, bytes, epoch, now);
                 Record {
                     done: Done::Received { len, error },
                     out: Some(out),
@@ -217,18 +216,30 @@ impl Peer {
                         out: None,
                     };
                 }
-                let len = bytes.len() as u64;
-                let error = part
-                    .receive(bytes, None, epoch + now)
-                    .err()
-                    .map(|e| e.to_string());
-                let out = self.collect(part, online, epoch, now);
+                let (len, error, out) = self.receive(part, bytes, epoch, now);
                 Record {
                     done: Done::Reply { m, len, error },
                     out: Some(out),
                 }
             }
         }
+    }
+
+    /// Hands `bytes` to the (online) participant: their length, the core's
+    /// error if it refused them, and what came out.
+    fn receive(
+        &mut self,
+        part: &mut Participant,
+        bytes: Bytes,
+        epoch: u64,
+        now: u64,
+    ) -> (u64, Option<String>, Out) {
+        let len = bytes.len() as u64;
+        let error = part
+            .receive(bytes, None, epoch + now)
+            .err()
+            .map(|e| e.to_string());
+        (len, error, self.collect(part, true, epoch, now))
     }
 
     /// Drains the participant's transmissions and events, and works out the

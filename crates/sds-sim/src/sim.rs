@@ -4,7 +4,7 @@
 use crate::checker::{Checker, Violation, ViolationKind};
 use crate::fasthash::FastMap;
 use crate::network::{LinkOutcome, Network};
-use crate::peer::{Done, LocalEv, Out, Peer, Rearm, Record};
+use crate::peer::{Done, LocalEv, Out, Peer, Rearm, Record, Timed};
 use crate::report::{
     quantile_with_infinite, Acks, Bucket, Consistency, Delivery, Detection, Furps, Invariants,
     NetStats, Percentiles, ReasonBytes, Report, Sample, Settings, StoreStats, WireBytes,
@@ -14,7 +14,6 @@ use crate::scenario::{ms, parse_ranges, Arrival, LossModel, Membership, Scenario
 use bytes::Bytes;
 use rayon::prelude::*;
 use sds::{Event, Participant, Transmit, TransmitReason};
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, HashSet};
 use std::time::Instant;
 
@@ -91,29 +90,7 @@ impl Ev {
     }
 }
 
-struct Item {
-    time: u64,
-    seq: u64,
-    ev: Ev,
-}
-
-impl PartialEq for Item {
-    fn eq(&self, o: &Self) -> bool {
-        (self.time, self.seq) == (o.time, o.seq)
-    }
-}
-impl Eq for Item {}
-impl PartialOrd for Item {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Item {
-    // Reversed: the heap pops the earliest (time, seq).
-    fn cmp(&self, o: &Self) -> Ordering {
-        (o.time, o.seq).cmp(&(self.time, self.seq))
-    }
-}
+type Item = Timed<Ev>;
 
 struct MsgInfo {
     sender: u32,
