@@ -420,9 +420,10 @@ impl Simulation {
         }
     }
 
-    /// Uses `threads` threads for the participants' work (default: the
-    /// machine's parallelism; 1 runs everything on the calling thread). The
-    /// report does not depend on it.
+    /// Uses `threads` threads for the participants' work (default 1: all on
+    /// the calling thread; `sds sim` passes the machine's cores). The
+    /// report does not depend on it. If the thread pool cannot be built, the
+    /// run stays on the calling thread.
     pub fn set_threads(&mut self, threads: usize) {
         self.pool = if threads <= 1 {
             None
@@ -1106,6 +1107,8 @@ impl Simulation {
                 peer.run(part, online[i], epoch, end);
             }
         };
+        // A window of a few events is cheaper on this thread than handed to
+        // the pool (either way gives the same records).
         match &self.pool {
             Some(pool) if local >= 4 => pool.install(|| {
                 self.parts
