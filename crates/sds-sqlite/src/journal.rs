@@ -422,6 +422,22 @@ struct Net {
     remembered: BTreeMap<(Remembered, String), Option<RememberedRecord>>,
 }
 
+/// Records one change set's writes of one table, upserts then deletes (the
+/// order in which they are applied): each key keeps its last write.
+fn merge<K: Ord, V>(
+    net: &mut BTreeMap<K, Option<V>>,
+    upserts: Vec<V>,
+    key: impl Fn(&V) -> K,
+    deletes: Vec<K>,
+) {
+    for v in upserts {
+        net.insert(key(&v), Some(v));
+    }
+    for k in deletes {
+        net.insert(k, None);
+    }
+}
+
 /// Puts a key's last write (`Some`: upsert, `None`: delete) into the upserts or the deletes.
 fn split<K, V>(map: BTreeMap<K, Option<V>>, deletes: &mut Vec<K>) -> Vec<V> {
     let mut upserts = Vec::new();
@@ -451,42 +467,37 @@ pub(crate) fn coalesce(sets: Vec<ChangeSet>) -> Vec<ChannelChanges> {
             if c.meta.is_some() {
                 net.meta = c.meta;
             }
-            for r in c.log_upserts {
-                net.log.insert(r.id.clone(), Some(r));
-            }
-            for id in c.log_deletes {
-                net.log.insert(id, None);
-            }
-            for r in c.outgoing_upserts {
-                net.outgoing.insert(r.id.clone(), Some(r));
-            }
-            for id in c.outgoing_deletes {
-                net.outgoing.insert(id, None);
-            }
-            for r in c.incoming_upserts {
-                net.incoming.insert(r.id.clone(), Some(r));
-            }
-            for id in c.incoming_deletes {
-                net.incoming.insert(id, None);
-            }
-            for r in c.repair_out_upserts {
-                net.repair_out.insert(r.id.clone(), Some(r));
-            }
-            for id in c.repair_out_deletes {
-                net.repair_out.insert(id, None);
-            }
-            for r in c.repair_in_upserts {
-                net.repair_in.insert(r.id.clone(), Some(r));
-            }
-            for id in c.repair_in_deletes {
-                net.repair_in.insert(id, None);
-            }
-            for r in c.remembered_upserts {
-                net.remembered.insert((r.kind, r.id.clone()), Some(r));
-            }
-            for key in c.remembered_deletes {
-                net.remembered.insert(key, None);
-            }
+            merge(&mut net.log, c.log_upserts, |r| r.id.clone(), c.log_deletes);
+            merge(
+                &mut net.outgoing,
+                c.outgoing_upserts,
+                |r| r.id.clone(),
+                c.outgoing_deletes,
+            );
+            merge(
+                &mut net.incoming,
+                c.incoming_upserts,
+                |r| r.id.clone(),
+                c.incoming_deletes,
+            );
+            merge(
+                &mut net.repair_out,
+                c.repair_out_upserts,
+                |r| r.id.clone(),
+                c.repair_out_deletes,
+            );
+            merge(
+                &mut net.repair_in,
+                c.repair_in_upserts,
+                |r| r.id.clone(),
+                c.repair_in_deletes,
+            );
+            merge(
+                &mut net.remembered,
+                c.remembered_upserts,
+                |r| (r.kind, r.id.clone()),
+                c.remembered_deletes,
+            );
         }
     }
     nets.into_iter()
