@@ -105,10 +105,7 @@ impl RepairOut {
     /// Restores an entry from a store.
     pub fn restore(&mut self, id: Id, e: OutRepair, due: Option<u64>, expires: u64) {
         if let Some(old) = self.entries.remove(&id) {
-            if let Some(d) = old.due {
-                self.due.remove(&(d, id.clone()));
-            }
-            self.expiry.remove(&(old.expires, id.clone()));
+            self.unschedule(&id, &old);
         }
         if let Some(d) = due {
             self.due.insert((d, id.clone()));
@@ -126,11 +123,16 @@ impl RepairOut {
             return None;
         }
         let (k, s) = self.entries.remove_entry(id)?;
-        if let Some(d) = s.due {
-            self.due.remove(&(d, k.clone()));
-        }
-        self.expiry.remove(&(s.expires, k));
+        self.unschedule(&k, &s);
         Some(s.e)
+    }
+
+    /// Takes a removed entry's deadlines off both schedules.
+    fn unschedule(&mut self, id: &Id, s: &Slot) {
+        if let Some(d) = s.due {
+            self.due.remove(&(d, id.clone()));
+        }
+        self.expiry.remove(&(s.expires, id.clone()));
     }
 
     /// Postpones an entry (another participant asked for it first); returns
@@ -139,6 +141,7 @@ impl RepairOut {
         if self.entries.is_empty() {
             return false;
         }
+        // Two lookups: the shared key (for the schedule), then the slot.
         let Some((k, _)) = self.entries.get_key_value(id) else {
             return false;
         };
@@ -149,7 +152,7 @@ impl RepairOut {
         match s.due {
             Some(d) if d < until => {
                 self.due.remove(&(d, k.clone()));
-                self.due.insert((until, k.clone()));
+                self.due.insert((until, k));
                 s.due = Some(until);
                 true
             }
@@ -216,9 +219,8 @@ impl RepairOut {
         }
         let (_, id) = self.expiry.pop_first()?;
         if let Some(s) = self.entries.remove(&id) {
-            if let Some(d) = s.due {
-                self.due.remove(&(d, id.clone()));
-            }
+            // (its expiry is already off the schedule; removing it again is a no-op)
+            self.unschedule(&id, &s);
         }
         Some(id)
     }
