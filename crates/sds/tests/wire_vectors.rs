@@ -4,7 +4,8 @@ mod vectors_common;
 
 use bytes::Bytes;
 use sds::wire::{
-    decode, decode_as, encode, encoded_len, Dialect, HistoryEntry, Limits, Message, MessageKind,
+    decode, decode_as, decode_ref, encode, encoded_len, Dialect, HistoryEntry, Limits, Message,
+    MessageKind,
 };
 use vectors_common::*;
 
@@ -35,6 +36,35 @@ fn decode_roundtrip(wire: &[u8], dialect: Dialect, what: &str) -> Message {
         again, decoded.message,
         "{what}: decode_as differs from decode"
     );
+    let input = Bytes::copy_from_slice(wire);
+    let borrowed = decode_ref(&input, &Limits::default())
+        .unwrap_or_else(|e| panic!("{what}: decode_ref failed: {e}"));
+    assert_eq!(borrowed.dialect, dialect, "{what}: decode_ref dialect");
+    assert_eq!(
+        borrowed.message.to_message(),
+        decoded.message,
+        "{what}: decode_ref differs from decode"
+    );
+    assert_eq!(
+        borrowed.message.kind(),
+        decoded.message.kind(),
+        "{what}: kind"
+    );
+    // Zero copy: every non-empty id is a view into the input.
+    let range = input.as_ptr_range();
+    let m = &borrowed.message;
+    let entries = m.causal_history.iter().chain(&m.repair_request);
+    let ids = [m.sender_id, m.message_id, m.channel_id].into_iter().chain(
+        entries
+            .flat_map(|e| [Some(e.message_id), e.sender_id])
+            .flatten(),
+    );
+    for id in ids.filter(|s| !s.is_empty()) {
+        assert!(
+            range.contains(&id.as_ptr()),
+            "{what}: id {id:?} was copied out of the input"
+        );
+    }
     let msg = decoded.message;
     let bytes = encode(&msg, dialect).unwrap_or_else(|e| panic!("{what}: encode failed: {e}"));
     assert_eq!(

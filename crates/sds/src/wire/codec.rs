@@ -1,8 +1,9 @@
 //! Protobuf encoding and decoding of both dialects, written by hand
 //! (no code generation). The rules are documented in the parent module.
 
+use super::Message;
 use super::{DecodeError, DecodeErrorKind, EncodeError, Site};
-use super::{Decoded, Dialect, HistoryEntry, Limits, Message};
+use super::{Decoded, DecodedRef, Dialect, HistoryEntry, HistoryEntryRef, Limits, MessageRef};
 use bytes::Bytes;
 
 const VARINT: u8 = 0;
@@ -295,7 +296,7 @@ fn id_string(
     site: Site,
     max: usize,
     tag_at: usize,
-) -> Result<String, DecodeError> {
+) -> Result<&str, DecodeError> {
     if bytes.len() > max {
         return Err(error(
             tag_at,
@@ -307,7 +308,7 @@ fn id_string(
         ));
     }
     match std::str::from_utf8(bytes) {
-        Ok(s) => Ok(s.to_owned()),
+        Ok(s) => Ok(s),
         Err(e) => Err(error(
             value_at.saturating_add(e.valid_up_to()),
             DecodeErrorKind::InvalidUtf8 { site },
@@ -378,27 +379,38 @@ fn count_fields(buf: &[u8], from: usize, number: u32) -> usize {
 
 /// Decodes one message, detecting its dialect (see the module documentation for the rule).
 pub fn decode(bytes: Bytes, limits: &Limits) -> Result<Decoded, DecodeError> {
-    check_size(&bytes, limits)?;
-    let dialect = detect(&bytes);
-    let message = decode_message(&bytes, dialect, limits)?;
-    Ok(Decoded { dialect, message })
+    let d = decode_ref(&bytes, limits)?;
+    Ok(Decoded {
+        dialect: d.dialect,
+        message: d.message.to_message(),
+    })
 }
 
 /// Decodes one message in the given dialect.
 pub fn decode_as(bytes: Bytes, dialect: Dialect, limits: &Limits) -> Result<Message, DecodeError> {
     check_size(&bytes, limits)?;
-    decode_message(&bytes, dialect, limits)
+    decode_message(&bytes, dialect, limits).map(|m| m.to_message())
 }
 
-fn decode_message(
-    input: &Bytes,
+/// Like [`decode`], without copying anything: ids are `&str`s borrowed from
+/// `bytes`, hints, the bloom filter and the content are [`Bytes::slice`]s of
+/// it. Same rules, limits and errors as [`decode`].
+pub fn decode_ref<'a>(bytes: &'a Bytes, limits: &Limits) -> Result<DecodedRef<'a>, DecodeError> {
+    check_size(bytes, limits)?;
+    let dialect = detect(bytes);
+    let message = decode_message(bytes, dialect, limits)?;
+    Ok(DecodedRef { dialect, message })
+}
+
+fn decode_message<'a>(
+    input: &'a Bytes,
     dialect: Dialect,
     limits: &Limits,
-) -> Result<Message, DecodeError> {
-    let buf: &[u8] = input;
+) -> Result<MessageRef<'a>, DecodeError> {
+    let buf: &'a [u8] = input;
     let nim = dialect == Dialect::Nim;
     let mut r = Reader::new(buf, 0, buf.len());
-    let mut msg = Message::default();
+    let mut msg = MessageRef::default();
     let (mut has_id, mut has_lamport, mut has_channel, mut has_content) =
         (false, false, false, false);
 
@@ -515,18 +527,19 @@ fn decode_message(
 }
 
 /// Decodes the history entry in `input[start..end]`, whose field tag is at `entry_tag_at`.
-fn decode_entry(
-    input: &Bytes,
+fn decode_entry<'a>(
+    input: &'a Bytes,
     start: usize,
     end: usize,
     dialect: Dialect,
     list: List,
     limits: &Limits,
     entry_tag_at: usize,
-) -> Result<HistoryEntry, DecodeError> {
+) -> Result<HistoryEntryRef<'a>, DecodeError> {
     let nim = dialect == Dialect::Nim;
-    let mut r = Reader::new(input, start, end);
-    let mut entry = HistoryEntry::default();
+    let buf: &'a [u8] = input;
+    let mut r = Reader::new(buf, start, end);
+    let mut entry = HistoryEntryRef::default();
     let mut has_id = false;
     while !r.at_end() {
         let tag_at = r.pos;

@@ -20,7 +20,9 @@
 //! allocates more than the input justifies (history entries are pushed one by
 //! one, each backed by at least two input bytes and bounded by [`Limits`]).
 //! Content, retrieval hints and the bloom filter are [`Bytes::slice`]s of the
-//! input; ids are validated UTF-8 and copied into `String`s.
+//! input; ids are validated UTF-8 and copied into `String`s ([`decode`]) or
+//! borrowed from the input ([`decode_ref`], which allocates nothing else
+//! than the two entry lists; the participant uses it).
 //!
 //! Rules common to both dialects:
 //! - unknown fields with a valid wire type (VARINT, I64, LEN, I32) are skipped;
@@ -125,10 +127,80 @@ impl Message {
     /// Classifies the message as the spec does: no lamport timestamp means
     /// ephemeral; otherwise absent or empty content means sync; otherwise content.
     pub fn kind(&self) -> MessageKind {
-        match (&self.lamport_timestamp, &self.content) {
-            (None, _) => MessageKind::Ephemeral,
-            (Some(_), Some(c)) if !c.is_empty() => MessageKind::Content,
-            (Some(_), _) => MessageKind::Sync,
+        kind_of(self.lamport_timestamp, self.content.as_ref())
+    }
+}
+
+fn kind_of(lamport: Option<u64>, content: Option<&Bytes>) -> MessageKind {
+    match (lamport, content) {
+        (None, _) => MessageKind::Ephemeral,
+        (Some(_), Some(c)) if !c.is_empty() => MessageKind::Content,
+        (Some(_), _) => MessageKind::Sync,
+    }
+}
+
+/// A [`HistoryEntry`] whose ids borrow from the decoded buffer
+/// (see [`decode_ref`]).
+#[derive(Clone, Debug, PartialEq, Eq, Default, Hash)]
+pub struct HistoryEntryRef<'a> {
+    /// Id of the referenced message.
+    pub message_id: &'a str,
+    /// Application-specific hint to retrieve the message (a slice of the input).
+    pub retrieval_hint: Option<Bytes>,
+    /// Participant id of the referenced message's original sender (SDS-R).
+    pub sender_id: Option<&'a str>,
+}
+
+impl HistoryEntryRef<'_> {
+    /// The owned form.
+    pub fn to_entry(&self) -> HistoryEntry {
+        HistoryEntry {
+            message_id: self.message_id.to_owned(),
+            retrieval_hint: self.retrieval_hint.clone(),
+            sender_id: self.sender_id.map(str::to_owned),
+        }
+    }
+}
+
+/// A decoded [`Message`] whose ids borrow from the input buffer: decoding
+/// into it allocates only the two entry lists (see [`decode_ref`]).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct MessageRef<'a> {
+    /// Participant id of the sender (empty if absent).
+    pub sender_id: &'a str,
+    /// Globally unique id of the message (empty if absent).
+    pub message_id: &'a str,
+    /// Channel the message belongs to (empty if absent).
+    pub channel_id: &'a str,
+    /// Lamport timestamp; `None` for ephemeral messages.
+    pub lamport_timestamp: Option<u64>,
+    /// Preceding message ids the sender saw, oldest first.
+    pub causal_history: Vec<HistoryEntryRef<'a>>,
+    /// The sender's bloom filter, in the encoding of the message's dialect.
+    pub bloom_filter: Option<Bytes>,
+    /// SDS-R: entries the sender asks to be repaired.
+    pub repair_request: Vec<HistoryEntryRef<'a>>,
+    /// Application content; `None` or empty for sync messages.
+    pub content: Option<Bytes>,
+}
+
+impl MessageRef<'_> {
+    /// Classifies the message like [`Message::kind`].
+    pub fn kind(&self) -> MessageKind {
+        kind_of(self.lamport_timestamp, self.content.as_ref())
+    }
+
+    /// The owned form.
+    pub fn to_message(&self) -> Message {
+        Message {
+            sender_id: self.sender_id.to_owned(),
+            message_id: self.message_id.to_owned(),
+            channel_id: self.channel_id.to_owned(),
+            lamport_timestamp: self.lamport_timestamp,
+            causal_history: self.causal_history.iter().map(|e| e.to_entry()).collect(),
+            bloom_filter: self.bloom_filter.clone(),
+            repair_request: self.repair_request.iter().map(|e| e.to_entry()).collect(),
+            content: self.content.clone(),
         }
     }
 }
@@ -176,8 +248,17 @@ pub struct Decoded {
     pub message: Message,
 }
 
+/// A message decoded by [`decode_ref`], with the dialect it was written in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodedRef<'a> {
+    /// The detected dialect.
+    pub dialect: Dialect,
+    /// The message.
+    pub message: MessageRef<'a>,
+}
+
 mod codec;
 mod error;
 
-pub use codec::{decode, decode_as, encode, encode_into, encoded_len};
+pub use codec::{decode, decode_as, decode_ref, encode, encode_into, encoded_len};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError, Site};
