@@ -457,35 +457,36 @@ impl Participant {
         retrieval_hint: Option<Bytes>,
         now: u64,
     ) -> Result<Received, ReceiveError> {
-        let decoded = wire::decode(bytes.into(), &self.config.limits)?;
+        let bytes: Bytes = bytes.into();
+        let decoded = wire::decode_ref(&bytes, &self.config.limits)?;
         let msg = decoded.message;
-        if msg.sender_id == *self.id {
+        if msg.sender_id == &*self.id {
             return Ok(Received::OwnMessage);
         }
         let kind = msg.kind();
         if kind != MessageKind::Ephemeral && msg.message_id.is_empty() {
             return Err(ReceiveError::MissingMessageId);
         }
-        if !self.channels.contains_key(&msg.channel_id) {
+        if !self.channels.contains_key(msg.channel_id) {
             if !self.config.accept_unknown_channels {
-                return Err(ReceiveError::UnknownChannel(msg.channel_id));
+                return Err(ReceiveError::UnknownChannel(msg.channel_id.to_owned()));
             }
-            self.ensure_channel(&msg.channel_id, now).map_err(|_| {
+            self.ensure_channel(msg.channel_id, now).map_err(|_| {
                 ReceiveError::TooManyChannels {
                     max: self.config.max_channels,
                 }
             })?;
         }
         let mut ctx = ctx!(self);
-        let Some(ch) = self.channels.get_mut(&msg.channel_id) else {
-            return Err(ReceiveError::UnknownChannel(msg.channel_id));
+        let Some(ch) = self.channels.get_mut(msg.channel_id) else {
+            return Err(ReceiveError::UnknownChannel(msg.channel_id.to_owned()));
         };
         if kind == MessageKind::Ephemeral {
             ch.stats.ephemeral_received += 1;
             ctx.out.events.push_back(Event::Ephemeral {
-                channel: msg.channel_id,
-                message_id: msg.message_id,
-                sender_id: msg.sender_id,
+                channel: msg.channel_id.to_owned(),
+                message_id: msg.message_id.to_owned(),
+                sender_id: msg.sender_id.to_owned(),
                 content: msg.content.unwrap_or_default(),
             });
             self.persist();

@@ -368,8 +368,8 @@ impl Channel {
     /// channel's state where it already holds them (`known`, from
     /// [`Self::dep_lookup`]).
     #[inline(always)]
-    fn shared_dep(&mut self, e: &HistoryEntry, known: Option<Id>) -> Dep {
-        let id = known.unwrap_or_else(|| Id::from(e.message_id.as_str()));
+    fn shared_dep(&mut self, e: &wire::HistoryEntryRef<'_>, known: Option<Id>) -> Dep {
+        let id = known.unwrap_or_else(|| Id::from(e.message_id));
         Dep {
             id,
             // Copied: a slice would keep the whole wire buffer alive.
@@ -377,7 +377,7 @@ impl Channel {
                 .retrieval_hint
                 .as_ref()
                 .map(|h| Box::new(Bytes::copy_from_slice(h))),
-            sender: e.sender_id.as_deref().map(|s| self.sender_key(s)),
+            sender: e.sender_id.map(|s| self.sender_key(s)),
         }
     }
 
@@ -602,7 +602,7 @@ impl Channel {
     pub fn receive(
         &mut self,
         ctx: &mut Ctx<'_>,
-        msg: wire::Message,
+        msg: wire::MessageRef<'_>,
         dialect: Dialect,
         hint: Option<Bytes>,
         now: u64,
@@ -612,9 +612,9 @@ impl Channel {
         // Shared with the reverse index (and so with the repair entry) when
         // buffered messages wait for it: later lookups by this id then
         // compare pointers, not 64-byte strings.
-        let id: Id = match self.incoming.waited_key(&msg.message_id) {
+        let id: Id = match self.incoming.waited_key(msg.message_id) {
             Some(k) if kind == MessageKind::Content => k.clone(),
-            _ => Id::from(msg.message_id.as_str()),
+            _ => Id::from(msg.message_id),
         };
         if kind == MessageKind::Content {
             // Arrival by any path cancels our own request and our pending answer.
@@ -630,15 +630,15 @@ impl Channel {
             let mut missing: Vec<HistoryEntry> = Vec::new();
             let mut missing_deps: Vec<Dep> = Vec::new();
             for e in &msg.causal_history {
-                let (state, known) = self.dep_lookup(&e.message_id);
+                let (state, known) = self.dep_lookup(e.message_id);
                 if matches!(state, DepState::Missing) {
                     let known = known.cloned();
                     missing_deps.push(self.shared_dep(e, known));
-                    missing.push(e.clone());
+                    missing.push(e.to_entry());
                 }
             }
             if !missing.is_empty() {
-                self.report_missing(ctx, &msg.message_id, missing, missing_deps, now);
+                self.report_missing(ctx, msg.message_id, missing, missing_deps, now);
             }
             return Received::Sync;
         }
@@ -658,7 +658,7 @@ impl Channel {
         if self
             .forgotten
             .as_ref()
-            .is_some_and(|(l, k)| (lamport, msg.message_id.as_str()) <= (*l, &**k))
+            .is_some_and(|(l, k)| (lamport, msg.message_id) <= (*l, &**k))
         {
             // We may have delivered it before and forgotten its id (a
             // duplicate found by the 100-participant simulation: a repair
@@ -679,10 +679,10 @@ impl Channel {
         let mut missing_deps: Vec<Dep> = Vec::new();
         let n_deps = msg.causal_history.len();
         let mut deps: Vec<Dep> = Vec::with_capacity(n_deps);
-        for (i, e) in msg.causal_history.into_iter().enumerate() {
-            let (state, known) = self.dep_lookup(&e.message_id);
+        for (i, e) in msg.causal_history.iter().enumerate() {
+            let (state, known) = self.dep_lookup(e.message_id);
             let known = known.cloned();
-            let dep = self.shared_dep(&e, known);
+            let dep = self.shared_dep(e, known);
             // A self-reference or a repeated entry is kept (it is part of the
             // message) but not waited for twice.
             let repeated =
@@ -699,13 +699,13 @@ impl Channel {
                     DepState::Missing => {
                         unmet.push(dep.id.clone());
                         missing_deps.push(dep.clone());
-                        missing.push(e);
+                        missing.push(e.to_entry());
                     }
                 }
             }
             deps.push(dep);
         }
-        let sender_id = self.sender_key(&msg.sender_id);
+        let sender_id = self.sender_key(msg.sender_id);
         let stored = Arc::new(StoredMessage {
             id: id.clone(),
             sender_id,
@@ -808,7 +808,7 @@ impl Channel {
     fn decode_bloom<'m>(
         &mut self,
         ctx: &Ctx<'_>,
-        msg: &'m wire::Message,
+        msg: &'m wire::MessageRef<'_>,
         dialect: Dialect,
     ) -> Option<BloomView<'m>> {
         let bytes = msg.bloom_filter.as_ref().filter(|b| !b.is_empty())?;
@@ -831,17 +831,17 @@ impl Channel {
     fn review_acks(
         &mut self,
         ctx: &mut Ctx<'_>,
-        msg: &wire::Message,
+        msg: &wire::MessageRef<'_>,
         view: Option<&BloomView<'_>>,
         dialect: Dialect,
     ) {
         for e in &msg.causal_history {
-            if self.outgoing.remove(&e.message_id).is_some() {
-                persist::touch(&mut self.dirty, Kind::Outgoing, &e.message_id);
+            if self.outgoing.remove(e.message_id).is_some() {
+                persist::touch(&mut self.dirty, Kind::Outgoing, e.message_id);
                 self.stats.acknowledged += 1;
                 ctx.out.events.push_back(Event::Acknowledged {
                     channel: owned(&self.id),
-                    message_id: e.message_id.clone(),
+                    message_id: e.message_id.to_owned(),
                 });
             }
         }
@@ -850,7 +850,7 @@ impl Channel {
             return;
         }
         let idx = enc_index(encoding_of(dialect));
-        let sender = msg.sender_id.as_str();
+        let sender = msg.sender_id;
         let threshold = ctx.cfg.possible_ack_threshold.max(1);
         let mut acked: Vec<Id> = Vec::new();
         let mut possibly: Vec<(Id, u32, u64)> = Vec::new();
@@ -890,7 +890,7 @@ impl Channel {
     }
 
     /// SDS-R: another participant's repair requests.
-    fn process_repair_requests(&mut self, ctx: &mut Ctx<'_>, msg: &wire::Message, now: u64) {
+    fn process_repair_requests(&mut self, ctx: &mut Ctx<'_>, msg: &wire::MessageRef<'_>, now: u64) {
         let r = &ctx.cfg.repair;
         if !r.enabled || msg.repair_request.is_empty() {
             return;
@@ -898,11 +898,11 @@ impl Channel {
         self.stats.repair_requests_received += msg.repair_request.len() as u64;
         ctx.out.events.push_back(Event::RepairRequestReceived {
             channel: owned(&self.id),
-            from: msg.sender_id.clone(),
+            from: msg.sender_id.to_owned(),
             message_ids: msg
                 .repair_request
                 .iter()
-                .map(|e| e.message_id.clone())
+                .map(|e| e.message_id.to_owned())
                 .collect(),
         });
         let hash = self.repair_hash(ctx.cfg);
@@ -912,17 +912,17 @@ impl Channel {
             // stall recovery for good).
             if self
                 .repair_out
-                .postpone(&e.message_id, now + r.retry_interval_ms)
+                .postpone(e.message_id, now + r.retry_interval_ms)
             {
-                persist::touch(&mut self.dirty, Kind::RepairOut, &e.message_id);
+                persist::touch(&mut self.dirty, Kind::RepairOut, e.message_id);
             }
-            let Some(sender) = e.sender_id.as_deref().filter(|s| !s.is_empty()) else {
+            let Some(sender) = e.sender_id.filter(|s| !s.is_empty()) else {
                 continue;
             };
-            let Some(entry) = self.log.get(&e.message_id) else {
+            let Some(entry) = self.log.get(e.message_id) else {
                 continue;
             };
-            if self.repair_in.contains(&e.message_id)
+            if self.repair_in.contains(e.message_id)
                 || entry.last_seen + r.recent_copy_window_ms > now
             {
                 // Already queued, or a copy went by just now (the answer to
@@ -933,14 +933,14 @@ impl Channel {
                 hash,
                 ctx.me.as_bytes(),
                 sender,
-                &e.message_id,
+                e.message_id,
                 r.num_response_groups,
             ) {
                 continue;
             }
             let t_resp = now
-                + timing::t_resp_offset(hash, ctx.me.as_bytes(), sender, &e.message_id, r.t_max_ms);
-            let rid = Id::from(e.message_id.as_str());
+                + timing::t_resp_offset(hash, ctx.me.as_bytes(), sender, e.message_id, r.t_max_ms);
+            let rid = Id::from(e.message_id);
             persist::touch(&mut self.dirty, Kind::RepairIn, &rid);
             for old in self.repair_in.add(rid, t_resp, r.max_incoming_entries) {
                 persist::touch(&mut self.dirty, Kind::RepairIn, &old);
@@ -973,7 +973,7 @@ impl Channel {
     fn note_coverage(
         &mut self,
         ctx: &mut Ctx<'_>,
-        msg: &wire::Message,
+        msg: &wire::MessageRef<'_>,
         view: Option<&BloomView<'_>>,
         dialect: Dialect,
         now: u64,
@@ -993,8 +993,8 @@ impl Channel {
         if !self.unannounced_set.is_empty() {
             let mut removed = false;
             for e in &msg.causal_history {
-                if self.unannounced_set.remove(e.message_id.as_str()).is_some() {
-                    persist::touch(&mut self.dirty, Kind::Unannounced, &e.message_id);
+                if self.unannounced_set.remove(e.message_id).is_some() {
+                    persist::touch(&mut self.dirty, Kind::Unannounced, e.message_id);
                     removed = true;
                 }
             }
