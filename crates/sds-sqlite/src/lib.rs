@@ -1,11 +1,14 @@
 //! SQLite persistence for the [`sds`] participant.
 //!
-//! [`SqliteStore`] implements [`sds::store::Store`] on one database file
-//! (bundled SQLite, WAL mode). Every change set of a protocol operation is
-//! written in one transaction, as one row appended to a change journal that
-//! is folded into the tables every 2 048 change sets (or 4 MiB); the cost of
-//! an operation is proportional to the rows it changed, never to the size of
-//! the state. See the [`sds::store`] module docs for the contract, and
+//! [`SqliteStore`] implements [`sds::store::Store`] on a database file
+//! (bundled SQLite, WAL mode) and an append file next to it
+//! (`<db>-sds-journal`). Every change set of a protocol operation is one
+//! checksummed record appended to that file with one write (durable against
+//! a crash of the process; with [`Synchronous::Full`] also synced); every
+//! 2 048 change sets (or 4 MiB) they are folded into the tables in one
+//! transaction and the file is emptied. The cost of an operation is
+//! proportional to the rows it changed, never to the size of the state. One
+//! process at a time opens a store for writing (a lock on the append file). See the [`sds::store`] module docs for the contract, and
 //! `docs/persistence.md` for the schema, the failure policy and measurements.
 //!
 //! ```
@@ -85,8 +88,10 @@ pub struct Options {
     /// Opens the file read-only (for inspection): it must exist and have the
     /// current schema; `apply` and `drop_channel` fail with a read-only error.
     pub read_only: bool,
-    /// An upper bound on the database file's size; a write that would grow it
-    /// further fails with a "full" error (default: no bound).
+    /// An upper bound on the database file's size; a fold that would grow it
+    /// further fails with a "full" error, and so does the write that ran it
+    /// (default: no bound). The append file is not counted: it holds at most
+    /// one fold's worth of change sets.
     pub max_size_bytes: Option<u64>,
     /// SQLite's page cache for this connection, in KiB (`PRAGMA cache_size`;
     /// default 16 MiB: the pages a journal fold touches stay in it). In
@@ -100,11 +105,12 @@ pub struct Options {
     /// WAL size, in pages, at which a commit checkpoints it into the database
     /// (`PRAGMA wal_autocheckpoint`; default 16 384 pages, 64 MiB at 4 KiB
     /// pages: the WAL file grows to about that size and stays). Larger values
-    /// write a page that changes often (the journal's last page) fewer times.
+    /// write a page that changes often fewer times.
     pub wal_autocheckpoint_pages: u32,
-    /// Change sets in the journal at which it is folded into the tables
-    /// (default 2 048; it is also folded at 4 MiB). Smaller values fold
-    /// more often (tests use it to land crashes inside folds).
+    /// Change sets in the append file at which it is folded into the tables
+    /// (default 2 048; it is also folded at 4 MiB), by the next write before
+    /// it appends. Smaller values fold more often (tests use it to land
+    /// crashes inside folds, and 1 to fold before every write).
     pub journal_fold_rows: u32,
 }
 
