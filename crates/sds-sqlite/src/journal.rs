@@ -1,10 +1,10 @@
-//! The change journal: one row per applied change set, encoded compactly.
+//! The change journal: one entry per applied change set, encoded compactly.
 //!
-//! `apply` appends the change set of an operation to the `journal` table (one
-//! row, one transaction): that touches only the table's last page or two,
-//! whatever tables the change set names. Every [`FOLD_ROWS`] rows (or
-//! [`FOLD_BYTES`]), the journal is folded into the main tables in one
-//! transaction, and emptied: the pages of the main tables that several
+//! `apply` appends the change set of an operation to the append file as one
+//! record (`appendfile.rs`; in schema version 2 it was a row of the `journal`
+//! table, which is still read): whatever tables the change set names, one
+//! write. Every [`FOLD_ROWS`] records (or [`FOLD_BYTES`]), the journal is
+//! folded into the main tables in one transaction, and emptied: the pages of the main tables that several
 //! operations change (the channel row, the last pages of the log, index
 //! pages) are then written once per batch instead of once per operation.
 //! `load` reads the main tables and replays the journal on top (in order), so

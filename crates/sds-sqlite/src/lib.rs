@@ -1,11 +1,14 @@
 //! SQLite persistence for the [`sds`] participant.
 //!
-//! [`SqliteStore`] implements [`sds::store::Store`] on one database file
-//! (bundled SQLite, WAL mode). Every change set of a protocol operation is
-//! written in one transaction, as one row appended to a change journal that
-//! is folded into the tables every 2 048 change sets (or 4 MiB); the cost of
-//! an operation is proportional to the rows it changed, never to the size of
-//! the state. See the [`sds::store`] module docs for the contract, and
+//! [`SqliteStore`] implements [`sds::store::Store`] on a database file
+//! (bundled SQLite, WAL mode) and an append file next to it
+//! (`<db>-sds-journal`). Every change set of a protocol operation is one
+//! checksummed record appended to that file with one write (durable against
+//! a crash of the process; with [`Synchronous::Full`] also synced); every
+//! 2 048 change sets (or 4 MiB) they are folded into the tables in one
+//! transaction and the file is emptied. The cost of an operation is
+//! proportional to the rows it changed, never to the size of the state. One
+//! process at a time opens a store for writing (a lock on the append file). See the [`sds::store`] module docs for the contract, and
 //! `docs/persistence.md` for the schema, the failure policy and measurements.
 //!
 //! ```
@@ -37,6 +40,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod appendfile;
 mod codec;
 mod error;
 mod journal;
@@ -84,8 +88,10 @@ pub struct Options {
     /// Opens the file read-only (for inspection): it must exist and have the
     /// current schema; `apply` and `drop_channel` fail with a read-only error.
     pub read_only: bool,
-    /// An upper bound on the database file's size; a write that would grow it
-    /// further fails with a "full" error (default: no bound).
+    /// An upper bound on the database file's size; a fold that would grow it
+    /// further fails with a "full" error, and so does the write that ran it
+    /// (default: no bound). The append file is not counted: it holds at most
+    /// one fold's worth of change sets.
     pub max_size_bytes: Option<u64>,
     /// SQLite's page cache for this connection, in KiB (`PRAGMA cache_size`;
     /// default 16 MiB: the pages a journal fold touches stay in it). In
@@ -99,11 +105,12 @@ pub struct Options {
     /// WAL size, in pages, at which a commit checkpoints it into the database
     /// (`PRAGMA wal_autocheckpoint`; default 16 384 pages, 64 MiB at 4 KiB
     /// pages: the WAL file grows to about that size and stays). Larger values
-    /// write a page that changes often (the journal's last page) fewer times.
+    /// write a page that changes often fewer times.
     pub wal_autocheckpoint_pages: u32,
-    /// Change sets in the journal at which it is folded into the tables
-    /// (default 2 048; it is also folded at 4 MiB). Smaller values fold
-    /// more often (tests use it to land crashes inside folds).
+    /// Change sets in the append file at which it is folded into the tables
+    /// (default 2 048; it is also folded at 4 MiB), by the next write before
+    /// it appends. Smaller values fold more often (tests use it to land
+    /// crashes inside folds, and 1 to fold before every write).
     pub journal_fold_rows: u32,
 }
 
@@ -131,10 +138,27 @@ impl Default for Options {
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
-    /// Rows and bytes in the journal (known after opening read-write).
+    /// Rows and bytes in the `journal` table (left by version 2; known after opening read-write).
     journal_rows: u64,
     journal_bytes: u64,
     fold_rows: u64,
+    /// The append file (`<db>-sds-journal`), locked; `None` when read-only.
+    append: Option<Append>,
+}
+
+/// The writer's side of the append file.
+struct Append {
+    file: std::fs::File,
+    path: PathBuf,
+    /// Bytes of the file (every one a complete record).
+    len: u64,
+    /// `fdatasync` after each record.
+    sync: bool,
+    /// `journal_file.folded`: the sequence number of the last folded record.
+    folded: u64,
+    /// The payloads of the records not folded yet (`folded + 1`, ...).
+    pending: Vec<Vec<u8>>,
+    pending_bytes: u64,
 }
 
 impl Drop for SqliteStore {
@@ -142,7 +166,7 @@ impl Drop for SqliteStore {
     /// stays in the journal, and is replayed and folded later), so a file
     /// closed cleanly holds all its rows in the tables.
     fn drop(&mut self) {
-        if self.journal_rows > 0 {
+        if self.journal_rows > 0 || self.pending_rows() > 0 {
             let _ = self.fold_journal();
         }
     }
@@ -183,6 +207,7 @@ impl SqliteStore {
             journal_rows: 0,
             journal_bytes: 0,
             fold_rows: u64::from(options.journal_fold_rows.max(1)),
+            append: None,
         };
         store.setup(options)?;
         if !options.read_only {
@@ -190,8 +215,64 @@ impl SqliteStore {
                 journal_size(&store.conn).map_err(|e| store.sql("cannot read the journal", &e))?;
             store.journal_rows = rows;
             store.journal_bytes = bytes;
+            store.append = Some(store.open_append(options)?);
         }
         Ok(store)
+    }
+
+    /// Opens, locks and reads the append file; cuts off a torn tail.
+    fn open_append(&self, options: &Options) -> Result<Append, StoreError> {
+        let path = appendfile::path_for(&self.path);
+        let doing = "cannot open the append file";
+        let io = |e: std::io::Error| plain(&self.path, doing, appendfile::io_cause(&path, &e));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        if !appendfile::try_lock(&file).map_err(io)? {
+            return Err(plain(
+                &self.path,
+                "cannot open the store for writing",
+                format!(
+                    "it is locked: another process (or another store in this process) has it \
+                     open for writing (lock on {})",
+                    path.display()
+                ),
+            ));
+        }
+        // Under the lock: nobody folds between these reads.
+        let folded = read_folded(&self.conn)
+            .map_err(|e| self.sql("cannot read the journal file's position", &e))?;
+        let bytes = appendfile::read_all(&path).map_err(io)?;
+        let contents = appendfile::parse(&bytes, folded);
+        // Only complete records stay (a stale file, already folded, is emptied).
+        let len = if contents.records.is_empty() {
+            0
+        } else {
+            contents.valid_len
+        };
+        if len != bytes.len() as u64 {
+            file.set_len(len).map_err(io)?;
+        }
+        let mut file = file;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(len)).map_err(io)?;
+        let pending_bytes = contents.records.iter().map(|r| r.len() as u64).sum();
+        Ok(Append {
+            file,
+            path,
+            len,
+            sync: options.synchronous == Synchronous::Full,
+            folded,
+            pending: contents.records,
+            pending_bytes,
+        })
+    }
+
+    fn pending_rows(&self) -> u64 {
+        self.append.as_ref().map_or(0, |a| a.pending.len() as u64)
     }
 
     /// The database file.
@@ -265,6 +346,14 @@ impl SqliteStore {
                 ));
             }
             return Ok(());
+        }
+        if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+            return Err(plain(
+                &self.path,
+                "cannot open the database for writing",
+                "the database is read-only (the file or its directory is not writable); \
+                 open it with Options::read_only for inspection",
+            ));
         }
         if version == 0 {
             // A new file: 4 KiB pages. A commit appends one journal row of
@@ -340,6 +429,14 @@ impl SqliteStore {
             .and_then(|()| tx.commit())
             .map_err(|e| store_error(&path, doing, &e))
     }
+}
+
+/// `journal_file.folded`.
+fn read_folded(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.query_row("SELECT folded FROM journal_file WHERE id = 0", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(from_sql)
 }
 
 fn read_version(conn: &Connection) -> rusqlite::Result<u32> {
@@ -559,10 +656,19 @@ fn delete_ids(
     Ok(())
 }
 
-/// Folds the journal into the tables (inside the caller's transaction) and empties it.
-fn fold(tx: &Transaction<'_>) -> Result<(), LoadError> {
+/// Folds the `journal` table's rows (if `table_rows`), then the append
+/// file's pending records, into the tables (inside the caller's transaction)
+/// without the changes of channel `except`; empties the table and records
+/// `folded`.
+fn fold(
+    tx: &Transaction<'_>,
+    table_rows: bool,
+    pending: &[Vec<u8>],
+    folded: u64,
+    except: Option<&str>,
+) -> Result<(), LoadError> {
     let mut sets = Vec::new();
-    {
+    if table_rows {
         let mut st = tx.prepare_cached("SELECT n, changes FROM journal ORDER BY n")?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
@@ -571,42 +677,33 @@ fn fold(tx: &Transaction<'_>) -> Result<(), LoadError> {
             sets.push(journal::decode(bytes).ok_or_else(|| bad_journal(n))?);
         }
     }
+    for (i, row) in pending.iter().enumerate() {
+        let seq = folded - pending.len() as u64 + 1 + i as u64;
+        sets.push(journal::decode(row).ok_or_else(|| bad_record(seq))?);
+    }
+    if let Some(channel) = except {
+        for cs in &mut sets {
+            cs.channels.retain(|c| c.channel != channel);
+        }
+    }
     // One write per changed row (its last value), in key order: see journal::coalesce.
     for ch in journal::coalesce(sets) {
         write_channel(tx, &ch)?;
     }
-    tx.prepare_cached("DELETE FROM journal")?.execute([])?;
+    if table_rows {
+        tx.prepare_cached("DELETE FROM journal")?.execute([])?;
+    }
+    if !pending.is_empty() {
+        tx.prepare_cached("UPDATE journal_file SET folded = ?1 WHERE id = 0")?
+            .execute([to_sql(folded)])?;
+    }
     Ok(())
 }
 
-/// Removes a channel's changes from the journal (inside the caller's
-/// transaction): rows naming it are rewritten without it, or deleted. Only
-/// ever shrinks the file, so it works on a full database.
-fn drop_from_journal(tx: &Transaction<'_>, channel: &str) -> Result<(), LoadError> {
-    let mut edits = Vec::new();
-    {
-        let mut st = tx.prepare_cached("SELECT n, changes FROM journal ORDER BY n")?;
-        let mut rows = st.query([])?;
-        while let Some(r) = rows.next()? {
-            let n: i64 = r.get(0)?;
-            let mut cs = journal::decode(r.get_ref(1)?.as_blob()?).ok_or_else(|| bad_journal(n))?;
-            let before = cs.channels.len();
-            cs.channels.retain(|c| c.channel != channel);
-            if cs.channels.len() != before {
-                edits.push((n, cs));
-            }
-        }
-    }
-    for (n, cs) in edits {
-        if cs.channels.is_empty() {
-            tx.prepare_cached("DELETE FROM journal WHERE n = ?1")?
-                .execute([n])?;
-        } else {
-            tx.prepare_cached("UPDATE journal SET changes = ?2 WHERE n = ?1")?
-                .execute(params![n, journal::encode(&cs)])?;
-        }
-    }
-    Ok(())
+fn bad_record(seq: u64) -> LoadError {
+    LoadError::Bad(format!(
+        "the append file is corrupt: record {seq} has a valid checksum but is not a change set"
+    ))
 }
 
 /// (rows, bytes) in the journal.
@@ -638,23 +735,69 @@ fn read_journal(tx: &Transaction<'_>) -> Result<Vec<ChangeSet>, LoadError> {
 }
 
 impl SqliteStore {
-    /// Folds the journal into the tables in one transaction.
-    fn fold_journal(&mut self) -> Result<(), StoreError> {
+    /// Folds the journal (the table's rows, then the append file's records)
+    /// into the tables in one transaction, without the changes of channel
+    /// `except` whose rows it deletes; then empties the append file.
+    fn fold_journal_except(&mut self, except: Option<&str>, doing: &str) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let doing = "cannot fold the journal into the tables";
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| store_error(&path, doing, &e))?;
-        match fold(&tx) {
+        let (pending, folded) = match &self.append {
+            Some(a) => (&a.pending[..], a.folded + a.pending.len() as u64),
+            None => (&[][..], 0),
+        };
+        // The records are about to be removed from the append file: the
+        // fold's commit must be on the disk first, whatever the synchronous
+        // setting (one sync per fold).
+        let synced = !pending.is_empty();
+        if synced {
+            self.conn
+                .pragma_update(None, "synchronous", "FULL")
+                .map_err(|e| store_error(&path, doing, &e))?;
+        }
+        let res = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            fold(&tx, self.journal_rows > 0, pending, folded, except)?;
+            if let Some(channel) = except {
+                for table in schema::CHANNEL_TABLES {
+                    tx.prepare_cached(&format!("DELETE FROM {table} WHERE channel = ?1"))?
+                        .execute([channel])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        if synced {
+            let sync = match self.append.as_ref().map(|a| a.sync) {
+                Some(true) => "FULL",
+                _ => "NORMAL",
+            };
+            let _ = self.conn.pragma_update(None, "synchronous", sync);
+        }
+        match res {
             Ok(()) => {}
             Err(LoadError::Sql(e)) => return Err(store_error(&path, doing, &e)),
             Err(LoadError::Bad(s)) => return Err(plain(&path, doing, s)),
         }
-        tx.commit().map_err(|e| store_error(&path, doing, &e))?;
         self.journal_rows = 0;
         self.journal_bytes = 0;
+        if let Some(a) = &mut self.append {
+            a.folded = folded;
+            a.pending.clear();
+            a.pending_bytes = 0;
+            // Folded records left behind by a failure here are skipped when
+            // the file is read (their sequence numbers are <= folded).
+            if a.len > 0 && a.file.set_len(0).is_ok() {
+                a.len = 0;
+                let _ = std::io::Seek::seek(&mut a.file, std::io::SeekFrom::Start(0));
+            }
+        }
         Ok(())
+    }
+
+    /// Folds the journal into the tables in one transaction.
+    fn fold_journal(&mut self) -> Result<(), StoreError> {
+        self.fold_journal_except(None, "cannot fold the journal into the tables")
     }
 }
 
@@ -883,70 +1026,233 @@ impl Store for SqliteStore {
         let doing = "cannot load the state";
         let path = self.path.clone();
         // One read transaction: every table is read from the same snapshot.
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(|e| store_error(&path, doing, &e))?;
-        let out = match read_snapshots(&tx).and_then(|s| Ok((s, read_journal(&tx)?))) {
-            Ok((s, sets)) if sets.is_empty() => s,
-            Ok((s, sets)) => journal::replay(s, &sets),
-            Err(LoadError::Sql(e)) => return Err(store_error(&path, doing, &e)),
-            Err(LoadError::Bad(s)) => return Err(plain(&path, doing, s)),
-        };
-        tx.finish().map_err(|e| store_error(&path, doing, &e))?;
-        Ok(out)
+        // A reader without the writer's lock reads the append file after
+        // its snapshot of the tables, and again if a fold committed meanwhile
+        // (the records it folded may be gone from the file).
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let tx = self
+                .conn
+                .transaction()
+                .map_err(|e| store_error(&path, doing, &e))?;
+            let read =
+                read_snapshots(&tx).and_then(|s| Ok((s, read_journal(&tx)?, read_folded(&tx)?)));
+            let (snaps, mut sets, folded) = match read {
+                Ok(r) => r,
+                Err(LoadError::Sql(e)) => return Err(store_error(&path, doing, &e)),
+                Err(LoadError::Bad(s)) => return Err(plain(&path, doing, s)),
+            };
+            tx.finish().map_err(|e| store_error(&path, doing, &e))?;
+            let records = match &self.append {
+                Some(a) => a.pending.clone(),
+                None => {
+                    let file = appendfile::path_for(&path);
+                    let bytes = appendfile::read_all(&file)
+                        .map_err(|e| plain(&path, doing, appendfile::io_cause(&file, &e)))?;
+                    let records = appendfile::parse(&bytes, folded).records;
+                    let now = read_folded(&self.conn).map_err(|e| store_error(&path, doing, &e))?;
+                    if now != folded && attempts < 100 {
+                        continue;
+                    }
+                    records
+                }
+            };
+            for (i, row) in records.iter().enumerate() {
+                let seq = folded + 1 + i as u64;
+                match journal::decode(row) {
+                    Some(cs) => sets.push(cs),
+                    None => {
+                        let LoadError::Bad(s) = bad_record(seq) else {
+                            unreachable!()
+                        };
+                        return Err(plain(&path, doing, s));
+                    }
+                }
+            }
+            return Ok(if sets.is_empty() {
+                snaps
+            } else {
+                journal::replay(snaps, &sets)
+            });
+        }
     }
 
     fn apply(&mut self, changes: &ChangeSet) -> Result<(), StoreError> {
         if changes.channels.is_empty() {
             return Ok(());
         }
-        // One journal row, one transaction: see journal.rs.
-        let row = journal::encode(changes);
-        let res = (|| {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.prepare_cached("INSERT INTO journal (changes) VALUES (?1)")?
-                .execute([&row[..]])?;
-            tx.commit()
-        })();
-        res.map_err(|e| self.sql("cannot apply a change set", &e))?;
-        self.journal_rows += 1;
-        self.journal_bytes += row.len() as u64;
-        if self.journal_rows >= self.fold_rows || self.journal_bytes >= journal::FOLD_BYTES {
-            // The change set is committed; a fold that fails (e.g. disk full)
-            // leaves the journal as it was, and is tried again after the next
-            // change set.
-            let _ = self.fold_journal();
+        let doing = "cannot apply a change set";
+        let Some(a) = &self.append else {
+            return Err(plain(&self.path, doing, "the store was opened read-only"));
+        };
+        // A full journal is folded first; if that fails (disk full, busy),
+        // the change set is refused and nothing of it is written.
+        if self.journal_rows + a.pending.len() as u64 >= self.fold_rows
+            || self.journal_bytes + a.pending_bytes >= journal::FOLD_BYTES
+        {
+            self.fold_journal_except(
+                None,
+                "cannot apply a change set (folding the journal into the tables first)",
+            )?;
         }
+        // One record appended to the append file, one write: see appendfile.rs.
+        let path = &self.path;
+        let a = self.append.as_mut().expect("read-write");
+        let row = journal::encode(changes);
+        let record = appendfile::frame(a.folded + a.pending.len() as u64 + 1, &row);
+        appendfile::append(&mut a.file, &mut a.len, &record, a.sync)
+            .map_err(|e| plain(path, doing, appendfile::io_cause(&a.path, &e)))?;
+        a.pending_bytes += row.len() as u64;
+        a.pending.push(row);
         Ok(())
     }
 
+    /// Folds the journal without the channel's changes and deletes its rows,
+    /// in one transaction; then empties the append file.
     fn drop_channel(&mut self, channel: &str) -> Result<(), StoreError> {
-        let res = (|| {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            drop_from_journal(&tx, channel)?;
-            for table in schema::CHANNEL_TABLES {
-                tx.prepare_cached(&format!("DELETE FROM {table} WHERE channel = ?1"))?
-                    .execute([channel])?;
-            }
-            tx.commit()?;
-            Ok(())
-        })();
         let doing = format!("cannot drop channel {channel:?}");
-        match res {
-            Ok(()) => {
-                // Rows were rewritten or removed: count again.
-                let (rows, bytes) = journal_size(&self.conn).map_err(|e| self.sql(&doing, &e))?;
-                self.journal_rows = rows;
-                self.journal_bytes = bytes;
-                Ok(())
-            }
-            Err(LoadError::Sql(e)) => Err(self.sql(&doing, &e)),
-            Err(LoadError::Bad(s)) => Err(plain(&self.path, &doing, s)),
+        if self.append.is_none() {
+            return Err(plain(&self.path, &doing, "the store was opened read-only"));
         }
+        self.fold_journal_except(Some(channel), &doing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sds::store::MemoryStore;
+
+    fn log_set(channel: &str, first: u64, n: u64) -> ChangeSet {
+        ChangeSet {
+            channels: vec![ChannelChanges {
+                channel: channel.into(),
+                log_upserts: (first..first + n)
+                    .map(|i| LogRecord {
+                        id: format!("m{i}"),
+                        seq: i,
+                        message: Bytes::from(vec![i as u8; 40]),
+                        hint: None,
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+        }
+    }
+
+    /// Snapshots with the log in id order (as `MemoryStore` returns it).
+    fn by_id(mut snaps: Vec<ChannelSnapshot>) -> Vec<ChannelSnapshot> {
+        for s in &mut snaps {
+            s.log.sort_by(|a, b| a.id.cmp(&b.id));
+        }
+        snaps
+    }
+
+    /// A version-2 file (the journal as a table) with rows in the tables and
+    /// in the journal table is migrated to version 3 with all of them.
+    #[test]
+    fn version_2_file_with_journal_rows_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        let mut mem = MemoryStore::new();
+        {
+            let c = Connection::open(&path).unwrap();
+            c.pragma_update(None, "journal_mode", "WAL").unwrap();
+            let tx = c.unchecked_transaction().unwrap();
+            tx.execute_batch(schema::MIGRATIONS[0]).unwrap();
+            tx.execute_batch(schema::MIGRATIONS[1]).unwrap();
+            tx.pragma_update(None, "user_version", 2).unwrap();
+            tx.pragma_update(None, "application_id", schema::APPLICATION_ID)
+                .unwrap();
+            // Folded rows in the tables, unfolded change sets in the journal.
+            let folded = log_set("chat", 0, 3);
+            for ch in journal::coalesce(vec![folded.clone()]) {
+                write_channel(&tx, &ch).unwrap();
+            }
+            mem.apply(&folded).unwrap();
+            for k in 0..4 {
+                let cs = log_set("chat", 3 + k * 2, 2);
+                tx.execute(
+                    "INSERT INTO journal (changes) VALUES (?1)",
+                    [journal::encode(&cs)],
+                )
+                .unwrap();
+                mem.apply(&cs).unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        let mut s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), 3);
+        assert_eq!(by_id(s.load().unwrap()), by_id(mem.load().unwrap()));
+        // New change sets go to the append file, after the journal's rows.
+        let cs = log_set("chat", 11, 2);
+        s.apply(&cs).unwrap();
+        mem.apply(&cs).unwrap();
+        assert_eq!(by_id(s.load().unwrap()), by_id(mem.load().unwrap()));
+        assert!(appendfile::path_for(&path).metadata().unwrap().len() > 0);
+        drop(s); // folds both
+        let c = Connection::open(&path).unwrap();
+        let rows: i64 = c
+            .query_row("SELECT count(*) FROM journal", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0);
+        assert_eq!(read_folded(&c).unwrap(), 1);
+        assert_eq!(appendfile::path_for(&path).metadata().unwrap().len(), 0);
+        assert_eq!(
+            by_id(SqliteStore::open(&path).unwrap().load().unwrap()),
+            by_id(mem.load().unwrap())
+        );
+    }
+
+    /// After a crash: a torn last record is cut off, records already folded
+    /// (a crash between a fold's commit and the truncation) are skipped, and
+    /// the store goes on appending after what is valid.
+    #[test]
+    fn torn_and_stale_records_are_ignored_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("live.db");
+        let mut mem = MemoryStore::new();
+        let mut s = SqliteStore::open(&live).unwrap();
+        for k in 0..3 {
+            let cs = log_set("c", k, 1);
+            s.apply(&cs).unwrap();
+            mem.apply(&cs).unwrap();
+        }
+        // A kill: the files as they are now (dropping the store would fold).
+        let path = dir.path().join("t.db");
+        let jpath = appendfile::path_for(&path);
+        for suffix in ["", "-wal", "-sds-journal"] {
+            let from = format!("{}{suffix}", live.display());
+            if std::path::Path::new(&from).exists() {
+                std::fs::copy(&from, format!("{}{suffix}", path.display())).unwrap();
+            }
+        }
+        drop(s);
+        let before = std::fs::read(&jpath).unwrap();
+        let mut torn = before.clone();
+        torn.extend_from_slice(&appendfile::frame(4, &journal::encode(&log_set("c", 9, 1)))[..20]);
+        std::fs::write(&jpath, &torn).unwrap();
+        let mut s = SqliteStore::open(&path).unwrap();
+        assert_eq!(by_id(s.load().unwrap()), by_id(mem.load().unwrap()));
+        let cs = log_set("c", 3, 1);
+        s.apply(&cs).unwrap();
+        mem.apply(&cs).unwrap();
+        let kept = std::fs::read(&jpath).unwrap();
+        assert_eq!(&kept[..before.len()], &before[..]);
+        drop(s); // folds: the records are in the tables now
+                 // A stale file (already folded) is not replayed again.
+        std::fs::write(&jpath, &kept).unwrap();
+        let mut s = SqliteStore::open(&path).unwrap();
+        assert_eq!(by_id(s.load().unwrap()), by_id(mem.load().unwrap()));
+        assert_eq!(jpath.metadata().unwrap().len(), 0);
+        let cs = log_set("c", 4, 1);
+        s.apply(&cs).unwrap();
+        mem.apply(&cs).unwrap();
+        drop(s);
+        assert_eq!(
+            by_id(SqliteStore::open(&path).unwrap().load().unwrap()),
+            by_id(mem.load().unwrap())
+        );
     }
 }

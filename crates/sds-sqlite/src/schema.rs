@@ -157,8 +157,22 @@ CREATE TABLE journal (
 );
 ";
 
+/// Version 3: change sets are appended to a file next to the database
+/// (`<db>-sds-journal`, see `appendfile.rs`) instead of the `journal` table;
+/// `journal_file` holds the sequence number of the last record of that file
+/// folded into the tables. The `journal` table stays (a version-2 file may
+/// hold rows in it; they are older than any record of the file, replayed
+/// before them, and folded with them).
+const V3: &str = "
+CREATE TABLE journal_file (
+    id     INTEGER PRIMARY KEY CHECK (id = 0),
+    folded INTEGER NOT NULL
+);
+INSERT INTO journal_file (id, folded) VALUES (0, 0);
+";
+
 /// The migrations, oldest first: `MIGRATIONS[i]` goes from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes.
 pub const LATEST: u32 = MIGRATIONS.len() as u32;

@@ -123,8 +123,12 @@ fn read_only_file_refuses_writes() {
 fn locked_database_is_reported_as_busy() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("busy.db");
+    // Change sets are appended to the append file and folded into the
+    // database every `journal_fold_rows`: with 1, every write after the
+    // first folds (and needs the database's write lock) first.
     let opts = Options {
         busy_timeout_ms: 0,
+        journal_fold_rows: 1,
         ..Options::default()
     };
     let mut s = SqliteStore::open_with(&path, &opts).unwrap();
@@ -146,10 +150,11 @@ fn locked_database_is_reported_as_busy() {
     assert_names(&err, &path, "busy");
     // Readers are not blocked in WAL mode and see the last committed state.
     assert_eq!(s.load().unwrap()[0].log.len(), 3);
-    // A store opened while the lock is held: reading the header works,
-    // migrating is not needed, so opening succeeds; writing fails.
-    let mut s2 = SqliteStore::open_with(&path, &opts).unwrap();
-    assert!(s2.apply(&log_rows("c", 9, 1, 10)).is_err());
+    // A second store on the same file (here in the same process) is refused
+    // at once: `s` holds the writer's lock on the append file.
+    let err = SqliteStore::open_with(&path, &opts).unwrap_err();
+    assert_names(&err, &path, "locked: another process");
+    assert!(err.0.contains("busy.db-sds-journal"), "{err}");
 
     tx.rollback().unwrap();
     // Once the lock is gone, the same store writes again.
@@ -179,8 +184,11 @@ fn a_new_file_locked_during_migration_is_reported_as_busy() {
 fn full_database_is_reported_and_the_change_set_is_not_half_applied() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("full.db");
+    // Folding after every change set: the database fills up in a fold,
+    // which the next write runs before appending its change set.
     let opts = Options {
         max_size_bytes: Some(96 * 1024),
+        journal_fold_rows: 1,
         ..Options::default()
     };
     let mut s = SqliteStore::open_with(&path, &opts).unwrap();

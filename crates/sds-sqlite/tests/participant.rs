@@ -254,7 +254,12 @@ fn drop_channel_removes_the_channel_from_the_file() {
     drop(alice);
     let alice = open_participant(&path, "alice", config()).unwrap();
     assert_eq!(alice.channels().collect::<Vec<_>>(), vec!["two"]);
-    let snap = SqliteStore::open(&path).unwrap().load().unwrap();
+    // While `alice` holds the writer's lock, a store can still read the file.
+    let ro = sds_sqlite::Options {
+        read_only: true,
+        ..Default::default()
+    };
+    let snap = SqliteStore::open_with(&path, &ro).unwrap().load().unwrap();
     assert_eq!(snap.len(), 1);
     assert_eq!(snap[0].channel, "two");
 }

@@ -1,0 +1,227 @@
+//! The append file `<db>-sds-journal`: change sets not yet folded into the
+//! SQLite tables.
+//!
+//! `apply` writes each change set as one record with one `write(2)` at the
+//! end of the file (and, with [`crate::Synchronous::Full`], an `fdatasync`),
+//! instead of an SQLite transaction: SQLite's cost of a commit (file locks,
+//! two writes per WAL frame, the journal's last page, its parent and the
+//! database header, checkpoints) was most of the time of a persisted
+//! operation. Every so many records the store folds them into the tables in
+//! one SQLite transaction that also records the sequence number of the last
+//! folded record (table `journal_file`), commits it durably, and then empties
+//! the file.
+//!
+//! A record is a 16-byte header and the payload (a change set encoded by
+//! `journal::encode`): the payload's length (u32, little endian), a CRC-32 of
+//! the length, sequence number and payload (u32 LE), and the record's
+//! sequence number (u64 LE; the first record after a fold that left
+//! `folded = n` has `n + 1`). Reading stops at the first record that is
+//! incomplete, fails its checksum or does not continue the sequence: that is
+//! the torn tail of a write interrupted by a crash (or, after a power loss,
+//! data the OS had not written yet), and nothing after it was ever reported
+//! committed... with one exception handled by the sequence numbers: a crash
+//! between a fold's commit and the truncation leaves records that are already
+//! in the tables (`seq <= folded`); they are skipped.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Bytes before a record's payload.
+pub(crate) const HEADER: usize = 16;
+
+/// The append file of the database at `db`.
+pub(crate) fn path_for(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push("-sds-journal");
+    PathBuf::from(p)
+}
+
+fn crc_table() -> &'static [u32; 256] {
+    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = [0u32; 256];
+        for (i, e) in t.iter_mut().enumerate() {
+            let mut c = i as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+            *e = c;
+        }
+        t
+    })
+}
+
+/// CRC-32 (the IEEE polynomial, reflected), continued over several slices.
+fn crc32(parts: &[&[u8]]) -> u32 {
+    let t = crc_table();
+    let mut c = !0u32;
+    for part in parts {
+        for &b in *part {
+            c = t[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
+        }
+    }
+    !c
+}
+
+/// One record: header and payload.
+pub(crate) fn frame(seq: u64, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).expect("a change set below 4 GiB");
+    let (len_b, seq_b) = (len.to_le_bytes(), seq.to_le_bytes());
+    let crc = crc32(&[&len_b, &seq_b, payload]);
+    let mut out = Vec::with_capacity(HEADER + payload.len());
+    out.extend_from_slice(&len_b);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&seq_b);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// What a file holds after the fold that recorded `folded`.
+pub(crate) struct Contents {
+    /// Payloads of the records with `seq > folded`, in order (the first has `folded + 1`).
+    pub records: Vec<Vec<u8>>,
+    /// Bytes of the file up to the end of the last readable record; what
+    /// follows is a torn or stale tail.
+    pub valid_len: u64,
+}
+
+/// Parses a file's bytes.
+pub(crate) fn parse(mut bytes: &[u8], folded: u64) -> Contents {
+    let mut records = Vec::new();
+    let mut valid_len = 0u64;
+    let mut expected = folded + 1;
+    while bytes.len() >= HEADER {
+        let len = u32::from_le_bytes(bytes[0..4].try_into().unwrap()) as usize;
+        let crc = u32::from_le_bytes(bytes[4..8].try_into().unwrap());
+        let seq_b: [u8; 8] = bytes[8..16].try_into().unwrap();
+        let seq = u64::from_le_bytes(seq_b);
+        if bytes.len() - HEADER < len {
+            break;
+        }
+        let payload = &bytes[HEADER..HEADER + len];
+        if crc32(&[&bytes[0..4], &seq_b, payload]) != crc {
+            break;
+        }
+        if seq > folded {
+            if seq != expected {
+                break;
+            }
+            expected += 1;
+            records.push(payload.to_vec());
+        }
+        valid_len += (HEADER + len) as u64;
+        bytes = &bytes[HEADER + len..];
+    }
+    Contents { records, valid_len }
+}
+
+/// Reads the whole file (an absent file is empty).
+pub(crate) fn read_all(path: &Path) -> io::Result<Vec<u8>> {
+    match File::open(path) {
+        Ok(mut f) => {
+            let mut v = Vec::new();
+            f.read_to_end(&mut v)?;
+            Ok(v)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Takes the exclusive lock of a writer on the open append file, without
+/// waiting: `Ok(false)` when another open file (another process, or another
+/// store in this one) holds it. Released when the file is closed.
+#[cfg(unix)]
+pub(crate) fn try_lock(f: &File) -> io::Result<bool> {
+    use rustix::fs::{flock, FlockOperation};
+    match flock(f, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Elsewhere there is no lock: only one process may open a store for writing.
+#[cfg(not(unix))]
+pub(crate) fn try_lock(_f: &File) -> io::Result<bool> {
+    Ok(true)
+}
+
+/// Appends `bytes` in one write; on failure, cuts off what was written of it
+/// (so a later record does not follow garbage) and returns the error.
+pub(crate) fn append(f: &mut File, len: &mut u64, bytes: &[u8], sync: bool) -> io::Result<()> {
+    let res = f
+        .write_all(bytes)
+        .and_then(|()| if sync { f.sync_data() } else { Ok(()) });
+    match res {
+        Ok(()) => {
+            *len += bytes.len() as u64;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = f.set_len(*len);
+            Err(e)
+        }
+    }
+}
+
+/// Words for an I/O error on the append file.
+pub(crate) fn io_cause(path: &Path, e: &io::Error) -> String {
+    let words = match e.kind() {
+        io::ErrorKind::StorageFull => "the disk is full",
+        io::ErrorKind::PermissionDenied => {
+            "permission denied (the file or its directory is read-only)"
+        }
+        io::ErrorKind::ReadOnlyFilesystem => "the file system is read-only",
+        io::ErrorKind::NotFound => "the file or its directory does not exist",
+        _ => "I/O error",
+    };
+    format!("{words}: {} ({e})", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc_of_a_known_string() {
+        assert_eq!(crc32(&[b"123456789"]), 0xCBF4_3926);
+        assert_eq!(crc32(&[b"1234", b"56789"]), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn records_are_read_back_until_the_first_bad_one() {
+        let mut file = Vec::new();
+        for seq in 1..=4u64 {
+            file.extend(frame(seq, &vec![seq as u8; seq as usize * 10]));
+        }
+        let all = parse(&file, 0);
+        assert_eq!(all.records.len(), 4);
+        assert_eq!(all.valid_len, file.len() as u64);
+        // Already folded records are skipped.
+        let c = parse(&file, 2);
+        assert_eq!(c.records, vec![vec![3u8; 30], vec![4u8; 40]]);
+        // A torn tail: every cut point keeps exactly the complete records.
+        for cut in 0..file.len() {
+            let c = parse(&file[..cut], 0);
+            let complete = (1..=4usize)
+                .take_while(|&k| (1..=k).map(|s| HEADER + s * 10).sum::<usize>() <= cut)
+                .count();
+            assert_eq!(c.records.len(), complete, "cut at {cut}");
+        }
+        // A flipped bit stops reading at that record.
+        let mut bad = file.clone();
+        let second = HEADER + 10;
+        bad[second + HEADER + 3] ^= 1;
+        assert_eq!(parse(&bad, 0).records.len(), 1);
+        // A gap in the sequence stops reading too.
+        let mut gap = frame(1, b"a");
+        gap.extend(frame(3, b"c"));
+        assert_eq!(parse(&gap, 0).records.len(), 1);
+    }
+}
