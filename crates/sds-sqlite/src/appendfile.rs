@@ -37,35 +37,14 @@ pub(crate) fn path_for(db: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-fn crc_table() -> &'static [u32; 256] {
-    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
-    TABLE.get_or_init(|| {
-        let mut t = [0u32; 256];
-        for (i, e) in t.iter_mut().enumerate() {
-            let mut c = i as u32;
-            for _ in 0..8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-            }
-            *e = c;
-        }
-        t
-    })
-}
-
-/// CRC-32 (the IEEE polynomial, reflected), continued over several slices.
+/// CRC-32 (the IEEE polynomial, reflected), continued over several slices
+/// (`crc32fast`: a table-driven byte loop was 6 % of a persisted send).
 fn crc32(parts: &[&[u8]]) -> u32 {
-    let t = crc_table();
-    let mut c = !0u32;
+    let mut h = crc32fast::Hasher::new();
     for part in parts {
-        for &b in *part {
-            c = t[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
-        }
+        h.update(part);
     }
-    !c
+    h.finalize()
 }
 
 /// One record: header and payload.
