@@ -7,7 +7,7 @@ mod persist;
 mod store;
 
 use persist::{Dirty, Kind};
-use store::{BoundedSet, Buffered, Incoming, Log, LogEntry, OutEntry, Outgoing};
+use store::{BoundedSet, Buffered, Incoming, Known, Log, LogEntry, OutEntry, Outgoing};
 pub(crate) use store::{Dep, StoredMessage};
 
 use crate::bloom::{BloomEncoding, BloomParams, BloomView, ItemHash, RollingBloom};
@@ -274,10 +274,12 @@ impl Channel {
             .or_else(|| self.evicted.key(id))
         {
             (DepState::Present, Some(k))
-        } else if let Some(k) = self.incoming.key(id) {
-            (DepState::Waiting, Some(k))
         } else {
-            (DepState::Missing, self.incoming.waited_key(id))
+            match self.incoming.lookup(id) {
+                Some(Known::Buffered(k)) => (DepState::Waiting, Some(k)),
+                Some(Known::Waited(k)) => (DepState::Missing, Some(k)),
+                None => (DepState::Missing, None),
+            }
         }
     }
 

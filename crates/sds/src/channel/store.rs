@@ -302,26 +302,57 @@ struct Slot {
     timeout_at: Option<u64>,
 }
 
-/// The incoming buffer with its reverse dependency index and lost timeouts.
+/// One id the incoming buffer knows: a buffered message, an id buffered
+/// messages wait for, or both (a buffered message others wait for).
 #[derive(Debug, Default)]
-pub(crate) struct Incoming {
+struct Node {
     /// Boxed: a slot is 200 bytes, and the table doubles as it grows; the
     /// growth then moves pointers, and the table stays small.
-    entries: HashMap<Id, Box<Slot>>,
-    /// Missing id -> buffered messages waiting for it.
-    waiters: HashMap<Id, Vec<Id>>,
+    slot: Option<Box<Slot>>,
+    /// Buffered messages waiting for this id.
+    waiters: Vec<Id>,
+}
+
+/// The incoming buffer with its reverse dependency index and lost timeouts.
+///
+/// Buffered messages and the ids they wait for share one table, so a
+/// dependency lookup or an arrival finds either with one probe.
+#[derive(Debug, Default)]
+pub(crate) struct Incoming {
+    nodes: HashMap<Id, Node>,
+    /// Nodes with a slot.
+    buffered: usize,
     /// Lost-dependency deadlines (also the receive order, for eviction); the
     /// deadline of each is also in its slot, so no second hash table is needed.
     timeouts: BTreeSet<(u64, Id)>,
 }
 
+/// What the incoming buffer knows of an id (see [`Incoming::lookup`]).
+pub(crate) enum Known<'a> {
+    /// A buffered message.
+    Buffered(&'a Id),
+    /// Not buffered; buffered messages wait for it.
+    Waited(&'a Id),
+}
+
 impl Incoming {
+    fn slot<Q>(&self, id: &Q) -> Option<&Slot>
+    where
+        Id: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if self.buffered == 0 {
+            return None;
+        }
+        self.nodes.get(id).and_then(|n| n.slot.as_deref())
+    }
+
     pub fn contains(&self, id: &str) -> bool {
-        !self.entries.is_empty() && self.entries.contains_key(id)
+        self.slot(id).is_some()
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.buffered
     }
 
     pub fn get<Q>(&self, id: &Q) -> Option<&Buffered>
@@ -329,15 +360,12 @@ impl Incoming {
         Id: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if self.entries.is_empty() {
-            return None;
-        }
-        self.entries.get(id).map(|s| &s.b)
+        self.slot(id).map(|s| &s.b)
     }
 
     /// The lost-dependency deadline of a buffered message (`None` once expired).
     pub fn timeout_of(&self, id: &str) -> Option<u64> {
-        self.entries.get(id).and_then(|s| s.timeout_at)
+        self.slot(id).and_then(|s| s.timeout_at)
     }
 
     /// The earliest lost-dependency deadline.
@@ -358,34 +386,44 @@ impl Incoming {
             return None;
         }
         let (_, id) = self.timeouts.pop_first()?;
-        if let Some(s) = self.entries.get_mut(&id) {
+        if let Some(s) = self.nodes.get_mut(&id).and_then(|n| n.slot.as_mut()) {
             s.timeout_at = None;
         }
         Some(id)
     }
 
-    /// The shared id of a buffered message.
-    pub fn key(&self, id: &str) -> Option<&Id> {
-        if self.entries.is_empty() {
+    /// The shared id of `id` if it is buffered or waited for, and which (one
+    /// probe for both).
+    pub fn lookup(&self, id: &str) -> Option<Known<'_>> {
+        if self.nodes.is_empty() {
             return None;
         }
-        self.entries.get_key_value(id).map(|(k, _)| k)
+        let (k, n) = self.nodes.get_key_value(id)?;
+        if n.slot.is_some() {
+            Some(Known::Buffered(k))
+        } else {
+            Some(Known::Waited(k))
+        }
     }
 
     /// The shared id of a dependency some buffered message waits for.
     pub fn waited_key(&self, id: &str) -> Option<&Id> {
-        if self.waiters.is_empty() {
+        if self.nodes.is_empty() {
             return None;
         }
-        self.waiters.get_key_value(id).map(|(k, _)| k)
+        self.nodes
+            .get_key_value(id)
+            .filter(|(_, n)| !n.waiters.is_empty())
+            .map(|(k, _)| k)
     }
 
     pub fn insert(&mut self, b: Buffered, timeout_at: u64) {
         let id = b.msg.id.clone();
         for dep in &b.unmet {
-            self.waiters
+            self.nodes
                 .entry(dep.clone())
                 .or_default()
+                .waiters
                 .push(id.clone());
         }
         self.timeouts.insert((timeout_at, id.clone()));
@@ -393,9 +431,22 @@ impl Incoming {
             b,
             timeout_at: Some(timeout_at),
         });
-        if let Some(old) = self.entries.insert(id.clone(), slot) {
-            if let Some(at) = old.timeout_at.filter(|at| *at != timeout_at) {
-                self.timeouts.remove(&(at, id));
+        match self.nodes.entry(id.clone()).or_default().slot.replace(slot) {
+            Some(old) => {
+                if let Some(at) = old.timeout_at.filter(|at| *at != timeout_at) {
+                    self.timeouts.remove(&(at, id));
+                }
+            }
+            None => self.buffered += 1,
+        }
+    }
+
+    /// Drops `w` from the waiters of `dep`, and the node once it holds nothing.
+    fn unwait(&mut self, dep: &Id, w: &str) {
+        if let Some(n) = self.nodes.get_mut::<Id>(dep) {
+            n.waiters.retain(|x| **x != *w);
+            if n.waiters.is_empty() && n.slot.is_none() {
+                self.nodes.remove::<Id>(dep);
             }
         }
     }
@@ -406,21 +457,22 @@ impl Incoming {
         Id: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if self.entries.is_empty() {
+        if self.buffered == 0 {
             return None;
         }
-        let (k, s) = self.entries.remove_entry(id)?;
+        let n = self.nodes.get_mut(id)?;
+        let s = n.slot.take()?;
+        self.buffered -= 1;
+        if n.waiters.is_empty() {
+            self.nodes.remove(id);
+        }
+        let k = s.b.msg.id.clone();
         if let Some(at) = s.timeout_at {
             self.timeouts.remove(&(at, k.clone()));
         }
         let b = s.b;
         for dep in &b.unmet {
-            if let Some(w) = self.waiters.get_mut::<Id>(dep) {
-                w.retain(|x| !Arc::ptr_eq(x, &k) && **x != *k);
-                if w.is_empty() {
-                    self.waiters.remove::<Id>(dep);
-                }
-            }
+            self.unwait(dep, &k);
         }
         Some(b)
     }
@@ -430,19 +482,28 @@ impl Incoming {
     /// for, and passes every changed message to `touched`.
     pub fn resolve(&mut self, dep: &Id, lost: bool, mut touched: impl FnMut(&Id)) -> Vec<Id> {
         let mut ready = Vec::new();
-        if self.waiters.is_empty() {
+        if self.nodes.is_empty() {
             return ready;
         }
-        let Some((key, waiting)) = self.waiters.remove_entry(dep) else {
+        let Some(n) = self.nodes.get_mut(dep) else {
             return ready;
         };
+        let waiting = std::mem::take(&mut n.waiters);
+        if n.slot.is_none() {
+            self.nodes.remove(dep);
+        }
         for w in waiting {
-            if let Some(b) = self.entries.get_mut(&w).map(|s| &mut s.b) {
+            if let Some(b) = self
+                .nodes
+                .get_mut(&w)
+                .and_then(|n| n.slot.as_mut())
+                .map(|s| &mut s.b)
+            {
                 // Ids are shared, so the pointer usually finds it.
                 let at = b
                     .unmet
                     .iter()
-                    .position(|d| Arc::ptr_eq(d, &key))
+                    .position(|d| Arc::ptr_eq(d, dep))
                     .or_else(|| b.unmet.iter().position(|d| **d == **dep));
                 if let Some(at) = at {
                     b.unmet.swap_remove(at);
@@ -462,24 +523,27 @@ impl Incoming {
     /// Resolves every unmet dependency of one message as lost, for that
     /// message only (used to break dependency cycles).
     pub fn force_lost(&mut self, id: &str) -> bool {
-        let Some(b) = self.entries.get_mut(id).map(|s| &mut s.b) else {
+        let Some(b) = self
+            .nodes
+            .get_mut(id)
+            .and_then(|n| n.slot.as_mut())
+            .map(|s| &mut s.b)
+        else {
             return false;
         };
         let unmet = std::mem::take(&mut b.unmet);
         b.lost.extend(unmet.iter().map(|d| super::owned(d)));
         for dep in &unmet {
-            if let Some(w) = self.waiters.get_mut(dep) {
-                w.retain(|x| **x != *id);
-                if w.is_empty() {
-                    self.waiters.remove(dep);
-                }
-            }
+            self.unwait(dep, id);
         }
         true
     }
 
     /// Ids of buffered messages (unordered).
     pub fn ids(&self) -> impl Iterator<Item = &Id> {
-        self.entries.keys()
+        self.nodes
+            .iter()
+            .filter(|(_, n)| n.slot.is_some())
+            .map(|(k, _)| k)
     }
 }
