@@ -701,9 +701,11 @@ fn fold(
 }
 
 fn bad_record(seq: u64) -> LoadError {
-    LoadError::Bad(format!(
-        "the append file is corrupt: record {seq} has a valid checksum but is not a change set"
-    ))
+    LoadError::Bad(bad_record_cause(seq))
+}
+
+fn bad_record_cause(seq: u64) -> String {
+    format!("the append file is corrupt: record {seq} has a valid checksum but is not a change set")
 }
 
 /// (rows, bytes) in the journal.
@@ -1062,12 +1064,7 @@ impl Store for SqliteStore {
                 let seq = folded + 1 + i as u64;
                 match journal::decode(row) {
                     Some(cs) => sets.push(cs),
-                    None => {
-                        let LoadError::Bad(s) = bad_record(seq) else {
-                            unreachable!()
-                        };
-                        return Err(plain(&path, doing, s));
-                    }
+                    None => return Err(plain(&path, doing, bad_record_cause(seq))),
                 }
             }
             return Ok(if sets.is_empty() {
