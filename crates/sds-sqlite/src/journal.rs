@@ -33,10 +33,10 @@ use std::collections::{BTreeMap, HashMap};
 const FORMAT: u8 = 1;
 
 /// Journal rows that trigger a fold.
-pub(crate) const FOLD_ROWS: u32 = 2_048;
+pub(crate) const FOLD_ROWS: u32 = 8_192;
 
 /// Journal bytes that trigger a fold.
-pub(crate) const FOLD_BYTES: u64 = 4 << 20;
+pub(crate) const FOLD_BYTES: u64 = 16 << 20;
 
 struct W(Vec<u8>);
 

@@ -5,7 +5,7 @@
 //! (`<db>-sds-journal`). Every change set of a protocol operation is one
 //! checksummed record appended to that file with one write (durable against
 //! a crash of the process; with [`Synchronous::Full`] also synced); every
-//! 2 048 change sets (or 4 MiB) they are folded into the tables in one
+//! 8 192 change sets (or 16 MiB) they are folded into the tables in one
 //! transaction and the file is emptied. The cost of an operation is
 //! proportional to the rows it changed, never to the size of the state. One
 //! process at a time opens a store for writing (a lock on the append file). See the [`sds::store`] module docs for the contract, and
@@ -108,7 +108,7 @@ pub struct Options {
     /// write a page that changes often fewer times.
     pub wal_autocheckpoint_pages: u32,
     /// Change sets in the append file at which it is folded into the tables
-    /// (default 2 048; it is also folded at 4 MiB), by the next write before
+    /// (default 8 192; it is also folded at 16 MiB), by the next write before
     /// it appends. Smaller values fold more often (tests use it to land
     /// crashes inside folds, and 1 to fold before every write).
     pub journal_fold_rows: u32,
