@@ -176,19 +176,14 @@ impl Peer {
         ev: LocalEv,
     ) -> Record {
         match ev {
-            LocalEv::Arrival { bytes, first_of } => {
-                if !online {
-                    return Record {
-                        done: Done::Offline { first_of },
-                        out: None,
-                    };
-                }
-                let (len, error, out) = self.receive(part, bytes, epoch, now);
-                Record {
-                    done: Done::Received { len, error },
-                    out: Some(out),
-                }
-            }
+            LocalEv::Arrival { bytes, first_of } => self.receive_online(
+                part,
+                online.then_some(bytes),
+                epoch,
+                now,
+                Done::Offline { first_of },
+                |len, error| Done::Received { len, error },
+            ),
             LocalEv::Timer { at } => {
                 if !(online && self.armed == Some(at)) {
                     return Record {
@@ -209,24 +204,43 @@ impl Peer {
                     out: Some(out),
                 }
             }
-            LocalEv::Reply { m, bytes } => {
-                if !online {
-                    return Record {
-                        done: Done::ReplyDropped { m },
-                        out: None,
-                    };
-                }
-                let (len, error, out) = self.receive(part, bytes, epoch, now);
-                Record {
-                    done: Done::Reply { m, len, error },
-                    out: Some(out),
-                }
-            }
+            LocalEv::Reply { m, bytes } => self.receive_online(
+                part,
+                online.then_some(bytes),
+                epoch,
+                now,
+                Done::ReplyDropped { m },
+                |len, error| Done::Reply { m, len, error },
+            ),
         }
     }
 
     /// Hands `bytes` to the (online) participant: their length, the core's
     /// error if it refused them, and what came out.
+    /// Receives `bytes` (`None`: the participant is offline, and the record
+    /// is `offline`); `done` makes the record from the size and the error.
+    fn receive_online(
+        &mut self,
+        part: &mut Participant,
+        bytes: Option<Bytes>,
+        epoch: u64,
+        now: u64,
+        offline: Done,
+        done: impl FnOnce(u64, Option<String>) -> Done,
+    ) -> Record {
+        let Some(bytes) = bytes else {
+            return Record {
+                done: offline,
+                out: None,
+            };
+        };
+        let (len, error, out) = self.receive(part, bytes, epoch, now);
+        Record {
+            done: done(len, error),
+            out: Some(out),
+        }
+    }
+
     fn receive(
         &mut self,
         part: &mut Participant,
