@@ -15,7 +15,7 @@ use crate::config::{ChannelConfig, Config};
 use crate::event::{Event, Transmit, TransmitReason};
 use crate::fastmap::{HashMap, HashSet};
 use crate::repair::timing::{self, RepairHash};
-use crate::repair::{RepairIn, RepairOut};
+use crate::repair::{RepairIn, RepairOut, ReqTiming};
 use crate::rng::Rng;
 use crate::stats::Stats;
 use crate::wire::{self, Dialect, HistoryEntry, MessageKind};
@@ -182,6 +182,14 @@ impl Channel {
         let bloom = RollingBloom::new(encoding_of(cfg.dialect), *ctx.bloom_params);
         let mut rng = Rng::new(ctx.seed ^ crate::hash::nim_string_hash(id.as_bytes()) as u64);
         let sync_due = now + ctx.cfg.sync_interval_ms + rng.below(ctx.cfg.sync_backoff_ms);
+        let mut repair_out = RepairOut::default();
+        let r = &ctx.cfg.repair;
+        repair_out.set_timing(ReqTiming {
+            me: ctx.me.clone(),
+            t_min: r.t_min_ms,
+            t_max: r.t_max_ms,
+            max_attempts: r.max_request_attempts,
+        });
         Channel {
             id,
             cfg,
@@ -196,7 +204,7 @@ impl Channel {
             bloom_bytes: None,
             outgoing: Outgoing::default(),
             incoming: Incoming::default(),
-            repair_out: RepairOut::default(),
+            repair_out,
             repair_in: RepairIn::default(),
             last_broadcast: 0,
             sync_due,
@@ -780,20 +788,11 @@ impl Channel {
                     // at least T_min away): it would be evicted at once.
                     continue;
                 }
-                let t_req = now
-                    + timing::t_req_offset(
-                        hash,
-                        ctx.me.as_bytes(),
-                        &e.message_id,
-                        r.t_min_ms,
-                        r.t_max_ms,
-                    );
-                let expires = t_req + r.t_max_ms * u64::from(r.max_request_attempts.max(1));
                 let rid = dep.id.clone();
                 persist::touch(&mut self.dirty, Kind::RepairOut, &rid);
                 for old in self
                     .repair_out
-                    .add(rid, dep, t_req, expires, r.max_outgoing_entries)
+                    .add(rid, dep, hash, now, r.max_outgoing_entries)
                 {
                     persist::touch(&mut self.dirty, Kind::RepairOut, &old);
                 }
@@ -1185,6 +1184,7 @@ impl Channel {
     }
 
     pub fn handle_timeout(&mut self, ctx: &mut Ctx<'_>, now: u64) {
+        self.repair_out.promote(now);
         self.resend_due(ctx, now);
         self.expire_buffered(ctx, now);
         self.answer_repairs(ctx, now);
@@ -1349,6 +1349,7 @@ impl Channel {
     }
 
     fn send_sync(&mut self, ctx: &mut Ctx<'_>, now: u64) {
+        self.repair_out.promote(now);
         let has_repairs = ctx.cfg.repair.enabled && self.repair_out.has_eligible(now);
         if self.log.len() == 0 && !has_repairs {
             self.sync_due =
@@ -1391,7 +1392,7 @@ impl Channel {
             log: self.log.iter().map(|e| owned(&e.msg.id)).collect(),
             outgoing: self.outgoing.iter().map(|e| owned(&e.msg.id)).collect(),
             incoming,
-            repair_requests: self.repair_out.ids().map(|i| i.to_string()).collect(),
+            repair_requests: self.repair_out.ids().iter().map(|i| owned(i)).collect(),
             repair_responses: self.repair_in.ids().map(|i| i.to_string()).collect(),
         }
     }
