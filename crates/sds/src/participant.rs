@@ -555,7 +555,10 @@ impl Participant {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should be called next
-    /// (Unix ms), if anything is pending.
+    /// (Unix ms), if anything is pending. A call at that time may find
+    /// nothing to do: an SDS-R request is scheduled (its `T_req` computed)
+    /// only once `T_min` has passed since the dependency was found missing,
+    /// and this deadline names that moment (see [`crate::repair`]).
     pub fn poll_timeout(&self) -> Option<u64> {
         self.channels
             .values()

@@ -255,8 +255,9 @@ impl Channel {
     }
 
     fn bloom_insert(&mut self, id: &str) {
+        // Set in the filter when it is next read (`bloom_field`).
         self.bloom
-            .insert(&ItemHash::new(self.encoding(), id.as_bytes()));
+            .defer(&ItemHash::new(self.encoding(), id.as_bytes()));
         self.bloom_bytes = None;
     }
 
@@ -264,6 +265,7 @@ impl Channel {
         if let Some(b) = &self.bloom_bytes {
             return b.clone();
         }
+        self.bloom.flush();
         let f = self.bloom.filter();
         let mut v = Vec::with_capacity(f.encoded_len());
         f.encode_into(&mut v);

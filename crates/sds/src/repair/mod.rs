@@ -4,6 +4,16 @@
 //! Both buffers are keyed by message id, ordered by deadline (O(log n) per
 //! operation) and capped; when full, the entry with the furthest deadline is
 //! evicted (it is the one least likely to matter soon).
+//!
+//! A missing message is scheduled lazily: its `T_req` (a hash of our id and
+//! the message id, at least `T_min` away) is computed only once `T_min` has
+//! passed since it was found missing. Most missing messages arrive before
+//! (they were only reordered, or a store query or another participant's
+//! answer brought them), so they never cost the hash nor a place in the
+//! deadline sets. What the buffer requests, and when, is exactly what an
+//! eagerly scheduled buffer would do (a property test compares the two);
+//! the only visible difference is a timer deadline (`poll_timeout`) at the
+//! moment an entry is scheduled.
 
 pub mod timing;
 
