@@ -7,7 +7,7 @@ mod persist;
 mod store;
 
 use persist::{Dirty, Kind};
-use store::{BoundedSet, Buffered, Incoming, Known, Log, LogEntry, OutEntry, Outgoing};
+use store::{BoundedSet, Buffered, IdList, Incoming, Known, Log, LogEntry, OutEntry, Outgoing};
 pub(crate) use store::{Dep, StoredMessage};
 
 use crate::bloom::{BloomEncoding, BloomParams, BloomView, ItemHash, RollingBloom};
@@ -686,7 +686,7 @@ impl Channel {
         }
         self.bloom_insert(&id);
 
-        let mut unmet: Vec<Id> = Vec::new();
+        let mut unmet = IdList::new();
         let mut missing: Vec<HistoryEntry> = Vec::new();
         let mut missing_deps: Vec<Dep> = Vec::new();
         let n_deps = msg.causal_history.len();

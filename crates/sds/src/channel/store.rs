@@ -8,6 +8,7 @@ use crate::fastmap::HashMap;
 use crate::timer::DeadlineQueue;
 use crate::wire::HistoryEntry;
 use bytes::Bytes;
+use smallvec::SmallVec;
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::hash::Hash;
@@ -282,6 +283,13 @@ impl Outgoing {
     }
 }
 
+/// A short list of ids, kept inline up to two: a buffered message usually
+/// waits for one or two dependencies, and an id is usually waited for by one
+/// or two messages. Inline, resolving a dependency does not follow a pointer
+/// to a separate allocation per message (a cache miss each, with many
+/// participants in one process).
+pub(crate) type IdList = SmallVec<[Id; 2]>;
+
 /// A received content message waiting for dependencies.
 #[derive(Clone, Debug)]
 pub(crate) struct Buffered {
@@ -289,7 +297,7 @@ pub(crate) struct Buffered {
     pub msg: Arc<StoredMessage>,
     pub hint: Option<Bytes>,
     /// Dependencies not yet in the log (nor met nor lost).
-    pub unmet: Vec<Id>,
+    pub unmet: IdList,
     /// Dependencies declared lost.
     pub lost: Vec<String>,
 }
@@ -310,7 +318,7 @@ struct Node {
     /// growth then moves pointers, and the table stays small.
     slot: Option<Box<Slot>>,
     /// Buffered messages waiting for this id.
-    waiters: Vec<Id>,
+    waiters: IdList,
 }
 
 /// The incoming buffer with its reverse dependency index and lost timeouts.
