@@ -156,9 +156,36 @@ struct Append {
     sync: bool,
     /// `journal_file.folded`: the sequence number of the last folded record.
     folded: u64,
-    /// The payloads of the records not folded yet (`folded + 1`, ...).
-    pending: Vec<Vec<u8>>,
+    /// Records not folded yet (`folded + 1`, ...), and their payloads'
+    /// bytes. They are read back from the file when folded (or loaded), not
+    /// kept in memory: holding them, and allocating one buffer per record,
+    /// cost more than the read (fresh pages of memory to zero after each fold).
+    pending: u64,
     pending_bytes: u64,
+    /// The buffer the next record is encoded in (reused).
+    buf: Vec<u8>,
+}
+
+impl Append {
+    /// The payloads of the pending records, read back from the file; they
+    /// share one buffer.
+    fn read_pending(&self) -> std::io::Result<Vec<Bytes>> {
+        let bytes = Bytes::from(appendfile::read_all(&self.path)?);
+        let contents = appendfile::parse(&bytes, self.folded);
+        if (contents.records.len() as u64) < self.pending {
+            return Err(std::io::Error::other(format!(
+                "{} of the {} records written since the last fold are missing or corrupt                  (was the file changed by another program?)",
+                self.pending - contents.records.len() as u64,
+                self.pending
+            )));
+        }
+        Ok(contents
+            .records
+            .into_iter()
+            .take(self.pending as usize)
+            .map(|r| bytes.slice(r))
+            .collect())
+    }
 }
 
 impl Drop for SqliteStore {
@@ -260,19 +287,21 @@ impl SqliteStore {
         let mut file = file;
         std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(len)).map_err(io)?;
         let pending_bytes = contents.records.iter().map(|r| r.len() as u64).sum();
+        let pending = contents.records.len() as u64;
         Ok(Append {
             file,
             path,
             len,
             sync: options.synchronous == Synchronous::Full,
             folded,
-            pending: contents.records,
+            pending,
             pending_bytes,
+            buf: Vec::new(),
         })
     }
 
     fn pending_rows(&self) -> u64 {
-        self.append.as_ref().map_or(0, |a| a.pending.len() as u64)
+        self.append.as_ref().map_or(0, |a| a.pending)
     }
 
     /// The database file.
@@ -663,7 +692,7 @@ fn delete_ids(
 fn fold(
     tx: &Transaction<'_>,
     table_rows: bool,
-    pending: &[Vec<u8>],
+    pending: &[Bytes],
     folded: u64,
     except: Option<&str>,
 ) -> Result<(), LoadError> {
@@ -673,8 +702,8 @@ fn fold(
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
             let n: i64 = r.get(0)?;
-            let bytes = r.get_ref(1)?.as_blob()?;
-            sets.push(journal::decode(bytes).ok_or_else(|| bad_journal(n))?);
+            let bytes = Bytes::copy_from_slice(r.get_ref(1)?.as_blob()?);
+            sets.push(journal::decode(&bytes).ok_or_else(|| bad_journal(n))?);
         }
     }
     for (i, row) in pending.iter().enumerate() {
@@ -730,8 +759,8 @@ fn read_journal(tx: &Transaction<'_>) -> Result<Vec<ChangeSet>, LoadError> {
     let mut rows = st.query([])?;
     while let Some(r) = rows.next()? {
         let n: i64 = r.get(0)?;
-        let bytes = r.get_ref(1)?.as_blob()?;
-        out.push(journal::decode(bytes).ok_or_else(|| bad_journal(n))?);
+        let bytes = Bytes::copy_from_slice(r.get_ref(1)?.as_blob()?);
+        out.push(journal::decode(&bytes).ok_or_else(|| bad_journal(n))?);
     }
     Ok(out)
 }
@@ -743,8 +772,13 @@ impl SqliteStore {
     fn fold_journal_except(&mut self, except: Option<&str>, doing: &str) -> Result<(), StoreError> {
         let path = self.path.clone();
         let (pending, folded) = match &self.append {
-            Some(a) => (&a.pending[..], a.folded + a.pending.len() as u64),
-            None => (&[][..], 0),
+            Some(a) if a.pending > 0 => (
+                a.read_pending()
+                    .map_err(|e| plain(&path, doing, appendfile::io_cause(&a.path, &e)))?,
+                a.folded + a.pending,
+            ),
+            Some(a) => (Vec::new(), a.folded),
+            None => (Vec::new(), 0),
         };
         // The records are about to be removed from the append file: the
         // fold's commit must be on the disk first, whatever the synchronous
@@ -759,7 +793,7 @@ impl SqliteStore {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            fold(&tx, self.journal_rows > 0, pending, folded, except)?;
+            fold(&tx, self.journal_rows > 0, &pending, folded, except)?;
             if let Some(channel) = except {
                 for table in schema::CHANNEL_TABLES {
                     tx.prepare_cached(&format!("DELETE FROM {table} WHERE channel = ?1"))?
@@ -785,7 +819,7 @@ impl SqliteStore {
         self.journal_bytes = 0;
         if let Some(a) = &mut self.append {
             a.folded = folded;
-            a.pending.clear();
+            a.pending = 0;
             a.pending_bytes = 0;
             // Folded records left behind by a failure here are skipped when
             // the file is read (their sequence numbers are <= folded).
@@ -1047,17 +1081,21 @@ impl Store for SqliteStore {
             };
             tx.finish().map_err(|e| store_error(&path, doing, &e))?;
             let records = match &self.append {
-                Some(a) => a.pending.clone(),
+                Some(a) => a
+                    .read_pending()
+                    .map_err(|e| plain(&path, doing, appendfile::io_cause(&a.path, &e)))?,
                 None => {
                     let file = appendfile::path_for(&path);
-                    let bytes = appendfile::read_all(&file)
-                        .map_err(|e| plain(&path, doing, appendfile::io_cause(&file, &e)))?;
+                    let bytes = Bytes::from(
+                        appendfile::read_all(&file)
+                            .map_err(|e| plain(&path, doing, appendfile::io_cause(&file, &e)))?,
+                    );
                     let records = appendfile::parse(&bytes, folded).records;
                     let now = read_folded(&self.conn).map_err(|e| store_error(&path, doing, &e))?;
                     if now != folded && attempts < 100 {
                         continue;
                     }
-                    records
+                    records.into_iter().map(|r| bytes.slice(r)).collect()
                 }
             };
             for (i, row) in records.iter().enumerate() {
@@ -1085,7 +1123,7 @@ impl Store for SqliteStore {
         };
         // A full journal is folded first; if that fails (disk full, busy),
         // the change set is refused and nothing of it is written.
-        if self.journal_rows + a.pending.len() as u64 >= self.fold_rows
+        if self.journal_rows + a.pending >= self.fold_rows
             || self.journal_bytes + a.pending_bytes >= journal::FOLD_BYTES
         {
             self.fold_journal_except(
@@ -1096,12 +1134,20 @@ impl Store for SqliteStore {
         // One record appended to the append file, one write: see appendfile.rs.
         let path = &self.path;
         let a = self.append.as_mut().expect("read-write");
-        let row = journal::encode(changes);
-        let record = appendfile::frame(a.folded + a.pending.len() as u64 + 1, &row);
-        appendfile::append(&mut a.file, &mut a.len, &record, a.sync)
-            .map_err(|e| plain(path, doing, appendfile::io_cause(&a.path, &e)))?;
-        a.pending_bytes += row.len() as u64;
-        a.pending.push(row);
+        let mut record = std::mem::take(&mut a.buf);
+        record.clear();
+        record.resize(appendfile::HEADER, 0);
+        journal::encode_into(&mut record, changes);
+        appendfile::seal(&mut record, a.folded + a.pending + 1);
+        let res = appendfile::append(&mut a.file, &mut a.len, &record, a.sync);
+        let payload = (record.len() - appendfile::HEADER) as u64;
+        // A very large change set does not keep its buffer.
+        if record.capacity() <= 1 << 20 {
+            a.buf = record;
+        }
+        res.map_err(|e| plain(path, doing, appendfile::io_cause(&a.path, &e)))?;
+        a.pending_bytes += payload;
+        a.pending += 1;
         Ok(())
     }
 
