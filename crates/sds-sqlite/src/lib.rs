@@ -388,12 +388,14 @@ impl SqliteStore {
             ));
         }
         if version == 0 {
-            // A new file: 4 KiB pages. A commit appends one journal row of
-            // 1-2 KB (journal.rs), which fits the journal's last page; with
-            // 1 KiB pages it spilled to overflow pages, and each page is a
-            // WAL frame of its own (two writes). Only effective before the
-            // first table exists; version-1 files keep their 1 KiB pages.
-            conn.pragma_update(None, "page_size", 4096)
+            // A new file: 8 KiB pages. A fold writes thousands of rows of
+            // 1-3 KB; every page is a WAL frame of its own (two writes, and a
+            // copy at the checkpoint), and with 8 KiB pages a persisted
+            // random-order receive of 100 000 messages ran ~10 % faster than
+            // with 4 KiB (2 KiB: 30 % slower, 16 KiB: the same as 8). Only
+            // effective before the first table exists; older files keep
+            // their page size (4 KiB, or 1 KiB for version 1).
+            conn.pragma_update(None, "page_size", 8192)
                 .map_err(|e| self.sql("cannot set the page size", &e))?;
         }
         let mode: String = conn
