@@ -106,7 +106,8 @@ pub struct Options {
     /// (`PRAGMA mmap_size`; default 0: off, it made no difference in `sds bench --store` and inflates RSS).
     pub mmap_size_bytes: u64,
     /// WAL size, in pages, at which a commit checkpoints it into the database
-    /// (`PRAGMA wal_autocheckpoint`; default 16 384 pages, 64 MiB at 4 KiB
+    /// (`PRAGMA wal_autocheckpoint`; default 16 384 pages, 128 MiB at the
+    /// 8 KiB pages of files created since schema version 4, 64 MiB at 4 KiB
     /// pages: the WAL file grows to about that size and stays). Larger values
     /// write a page that changes often fewer times.
     pub wal_autocheckpoint_pages: u32,
