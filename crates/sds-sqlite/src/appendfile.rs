@@ -48,22 +48,31 @@ fn crc32(parts: &[&[u8]]) -> u32 {
 }
 
 /// One record: header and payload.
+#[cfg(test)]
 pub(crate) fn frame(seq: u64, payload: &[u8]) -> Vec<u8> {
-    let len = u32::try_from(payload.len()).expect("a change set below 4 GiB");
-    let (len_b, seq_b) = (len.to_le_bytes(), seq.to_le_bytes());
-    let crc = crc32(&[&len_b, &seq_b, payload]);
-    let mut out = Vec::with_capacity(HEADER + payload.len());
-    out.extend_from_slice(&len_b);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(&seq_b);
+    let mut out = vec![0; HEADER];
     out.extend_from_slice(payload);
+    seal(&mut out, seq);
     out
+}
+
+/// Turns `record` (a [`HEADER`]-byte placeholder followed by the payload)
+/// into the record of sequence number `seq`, in place: `apply` encodes each
+/// change set into one reused buffer, with no allocation or copy per record.
+pub(crate) fn seal(record: &mut [u8], seq: u64) {
+    let len = u32::try_from(record.len() - HEADER).expect("a change set below 4 GiB");
+    let (len_b, seq_b) = (len.to_le_bytes(), seq.to_le_bytes());
+    let crc = crc32(&[&len_b, &seq_b, &record[HEADER..]]);
+    record[0..4].copy_from_slice(&len_b);
+    record[4..8].copy_from_slice(&crc.to_le_bytes());
+    record[8..16].copy_from_slice(&seq_b);
 }
 
 /// What a file holds after the fold that recorded `folded`.
 pub(crate) struct Contents {
-    /// Payloads of the records with `seq > folded`, in order (the first has `folded + 1`).
-    pub records: Vec<Vec<u8>>,
+    /// Where the payloads of the records with `seq > folded` are in the
+    /// parsed bytes, in order (the first has `folded + 1`).
+    pub records: Vec<std::ops::Range<usize>>,
     /// Bytes of the file up to the end of the last readable record; what
     /// follows is a torn or stale tail.
     pub valid_len: u64,
@@ -72,6 +81,7 @@ pub(crate) struct Contents {
 /// Parses a file's bytes.
 pub(crate) fn parse(mut bytes: &[u8], folded: u64) -> Contents {
     let mut records = Vec::new();
+    let mut at = 0usize;
     let mut valid_len = 0u64;
     let mut expected = folded + 1;
     while bytes.len() >= HEADER {
@@ -91,8 +101,9 @@ pub(crate) fn parse(mut bytes: &[u8], folded: u64) -> Contents {
                 break;
             }
             expected += 1;
-            records.push(payload.to_vec());
+            records.push(at + HEADER..at + HEADER + len);
         }
+        at += HEADER + len;
         valid_len += (HEADER + len) as u64;
         bytes = &bytes[HEADER + len..];
     }
@@ -184,7 +195,8 @@ mod tests {
         assert_eq!(all.valid_len, file.len() as u64);
         // Already folded records are skipped.
         let c = parse(&file, 2);
-        assert_eq!(c.records, vec![vec![3u8; 30], vec![4u8; 40]]);
+        let payloads: Vec<&[u8]> = c.records.iter().map(|r| &file[r.clone()]).collect();
+        assert_eq!(payloads, vec![&[3u8; 30][..], &[4u8; 40][..]]);
         // A torn tail: every cut point keeps exactly the complete records.
         for cut in 0..file.len() {
             let c = parse(&file[..cut], 0);

@@ -82,7 +82,8 @@ impl W {
     }
 }
 
-struct R<'a>(&'a [u8]);
+/// A reader of a row; the byte strings it returns share `base`'s buffer.
+struct R<'a>(&'a [u8], &'a Bytes);
 
 impl R<'_> {
     fn byte(&mut self) -> Option<u8> {
@@ -119,7 +120,8 @@ impl R<'_> {
         Some(b)
     }
     fn blob(&mut self) -> Option<Bytes> {
-        self.bytes().map(Bytes::copy_from_slice)
+        let base = self.1;
+        self.bytes().map(|b| base.slice_ref(b))
     }
     fn string(&mut self) -> Option<String> {
         std::str::from_utf8(self.bytes()?).ok().map(str::to_string)
@@ -186,8 +188,16 @@ fn kind_of(b: u8) -> Option<Remembered> {
 }
 
 /// Encodes a change set as one journal row.
+#[cfg(test)]
 pub(crate) fn encode(cs: &ChangeSet) -> Vec<u8> {
-    let mut w = W(Vec::with_capacity(256));
+    let mut out = Vec::new();
+    encode_into(&mut out, cs);
+    out
+}
+
+/// Appends the encoding of a change set (one journal row) to `out`.
+pub(crate) fn encode_into(out: &mut Vec<u8>, cs: &ChangeSet) {
+    let mut w = W(std::mem::take(out));
     w.0.push(FORMAT);
     w.u64(cs.channels.len() as u64);
     for c in &cs.channels {
@@ -296,12 +306,13 @@ pub(crate) fn encode(cs: &ChangeSet) -> Vec<u8> {
             w.bytes(id.as_bytes());
         }
     }
-    w.0
+    *out = w.0;
 }
 
-/// Decodes [`encode`]'s output; `None` if the bytes are not such a row.
-pub(crate) fn decode(bytes: &[u8]) -> Option<ChangeSet> {
-    let mut r = R(bytes);
+/// Decodes [`encode_into`]'s output; `None` if the bytes are not such a row.
+/// The messages of the result share `bytes`' buffer (no copy).
+pub(crate) fn decode(bytes: &Bytes) -> Option<ChangeSet> {
+    let mut r = R(bytes, bytes);
     if r.byte()? != FORMAT {
         return None;
     }
@@ -646,12 +657,20 @@ mod tests {
         }
     }
 
+    fn dec(b: &[u8]) -> Option<ChangeSet> {
+        decode(&Bytes::copy_from_slice(b))
+    }
+
     #[test]
     fn change_sets_round_trip() {
         let cs = sample();
-        assert_eq!(decode(&encode(&cs)), Some(cs.clone()));
+        assert_eq!(dec(&encode(&cs)), Some(cs.clone()));
         let empty = ChangeSet::default();
-        assert_eq!(decode(&encode(&empty)), Some(empty));
+        assert_eq!(dec(&encode(&empty)), Some(empty));
+        // Appended after what the buffer holds.
+        let mut buf = b"header".to_vec();
+        encode_into(&mut buf, &cs);
+        assert_eq!(dec(&buf[6..]), Some(cs));
     }
 
     #[test]
@@ -664,7 +683,7 @@ mod tests {
         let other = cs.channels[0].log_upserts[1].message.len();
         // Without the log upserts, both outgoing messages equal to one are stored in full.
         assert!(len(&cs) > len(&unshared) - msg - other);
-        assert_eq!(decode(&encode(&unshared)), Some(unshared));
+        assert_eq!(dec(&encode(&unshared)), Some(unshared));
     }
 
     /// Writing the coalesced changes equals writing the sets one by one
@@ -763,13 +782,13 @@ mod tests {
     fn garbage_is_rejected() {
         let row = encode(&sample());
         for cut in 0..row.len() {
-            assert_eq!(decode(&row[..cut]), None, "cut at {cut}");
+            assert_eq!(dec(&row[..cut]), None, "cut at {cut}");
         }
         let mut extra = row.clone();
         extra.push(0);
-        assert_eq!(decode(&extra), None);
+        assert_eq!(dec(&extra), None);
         let mut format = row;
         format[0] = 2;
-        assert_eq!(decode(&format), None);
+        assert_eq!(dec(&format), None);
     }
 }

@@ -171,15 +171,162 @@ CREATE TABLE journal_file (
 INSERT INTO journal_file (id, folded) VALUES (0, 0);
 ";
 
+/// Version 4: rows are found by small integer keys, and row payloads stay out
+/// of the key b-trees.
+///
+/// In version 3 every per-id table was keyed by (channel TEXT, id TEXT): an
+/// index entry held the channel name and the whole id (~80 bytes for a
+/// 64-character id), and `repair_out`, `repair_in` and `remembered` kept
+/// their rows inside a `WITHOUT ROWID` b-tree in key order. A fold writes
+/// rows at random places of those b-trees (ids are hashes), so it dirtied
+/// most of their pages. Now:
+///
+/// - `channel` has an integer `no` (its rowid), and a unique index on the name;
+///   every other table refers to the channel by `ch`, that number;
+/// - every per-id table is a rowid table (rows appended in the order they are
+///   written) with the full `id` and `key`, a 64-bit hash of the id
+///   ([`id_key`], registered as the SQL function `sds_id_key` for this
+///   migration); its index is on (ch, key) (`remembered`: ch, kind, key),
+///   about 15 bytes an entry. The index is not unique: two ids may share a
+///   key, so every lookup also compares `id`.
+///
+/// Channels named only by rows of other tables (not written by this store,
+/// but possible in a hand-edited file) get a `channel` row without settings.
+const V4: &str = "
+CREATE TABLE channel_v4 (
+    no             INTEGER PRIMARY KEY,
+    channel        TEXT NOT NULL,
+    dialect        INTEGER,
+    sync           INTEGER,
+    lamport        INTEGER,
+    next_seq       INTEGER,
+    last_broadcast INTEGER,
+    sync_due       INTEGER,
+    rng_state      INTEGER
+);
+INSERT INTO channel_v4 (channel, dialect, sync, lamport, next_seq, last_broadcast, sync_due,
+                        rng_state)
+    SELECT channel, dialect, sync, lamport, next_seq, last_broadcast, sync_due, rng_state
+    FROM channel ORDER BY channel;
+INSERT INTO channel_v4 (channel)
+    SELECT channel FROM log UNION SELECT channel FROM outgoing
+    UNION SELECT channel FROM incoming UNION SELECT channel FROM repair_out
+    UNION SELECT channel FROM repair_in UNION SELECT channel FROM remembered
+    EXCEPT SELECT channel FROM channel;
+CREATE UNIQUE INDEX channel_name ON channel_v4 (channel);
+
+CREATE TABLE log_v4 (
+    ch      INTEGER NOT NULL,
+    key     INTEGER NOT NULL,
+    id      TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    message BLOB NOT NULL,
+    hint    BLOB
+);
+INSERT INTO log_v4 (ch, key, id, seq, message, hint)
+    SELECT c.no, sds_id_key(t.id), t.id, t.seq, t.message, t.hint
+    FROM log t JOIN channel_v4 c ON c.channel = t.channel ORDER BY t.rowid;
+DROP TABLE log;
+ALTER TABLE log_v4 RENAME TO log;
+CREATE INDEX log_key ON log (ch, key);
+
+CREATE TABLE outgoing_v4 (
+    ch        INTEGER NOT NULL,
+    key       INTEGER NOT NULL,
+    id        TEXT NOT NULL,
+    seq       INTEGER NOT NULL,
+    message   BLOB NOT NULL,
+    attempts  INTEGER NOT NULL,
+    last_sent INTEGER NOT NULL,
+    resend_at INTEGER NOT NULL,
+    ackers    BLOB NOT NULL
+);
+INSERT INTO outgoing_v4 (ch, key, id, seq, message, attempts, last_sent, resend_at, ackers)
+    SELECT c.no, sds_id_key(t.id), t.id, t.seq, t.message, t.attempts, t.last_sent,
+           t.resend_at, t.ackers
+    FROM outgoing t JOIN channel_v4 c ON c.channel = t.channel ORDER BY t.rowid;
+DROP TABLE outgoing;
+ALTER TABLE outgoing_v4 RENAME TO outgoing;
+CREATE INDEX outgoing_key ON outgoing (ch, key);
+
+CREATE TABLE incoming_v4 (
+    ch         INTEGER NOT NULL,
+    key        INTEGER NOT NULL,
+    id         TEXT NOT NULL,
+    message    BLOB NOT NULL,
+    hint       BLOB,
+    unmet      BLOB NOT NULL,
+    lost       BLOB NOT NULL,
+    timeout_at INTEGER NOT NULL
+);
+INSERT INTO incoming_v4 (ch, key, id, message, hint, unmet, lost, timeout_at)
+    SELECT c.no, sds_id_key(t.id), t.id, t.message, t.hint, t.unmet, t.lost, t.timeout_at
+    FROM incoming t JOIN channel_v4 c ON c.channel = t.channel ORDER BY t.rowid;
+DROP TABLE incoming;
+ALTER TABLE incoming_v4 RENAME TO incoming;
+CREATE INDEX incoming_key ON incoming (ch, key);
+
+CREATE TABLE repair_out_v4 (
+    ch           INTEGER NOT NULL,
+    key          INTEGER NOT NULL,
+    id           TEXT NOT NULL,
+    entry_id     TEXT NOT NULL,
+    entry_hint   BLOB,
+    entry_sender TEXT,
+    attempts     INTEGER NOT NULL,
+    due          INTEGER,
+    expires_at   INTEGER NOT NULL
+);
+INSERT INTO repair_out_v4 (ch, key, id, entry_id, entry_hint, entry_sender, attempts, due,
+                           expires_at)
+    SELECT c.no, sds_id_key(t.id), t.id, t.entry_id, t.entry_hint, t.entry_sender, t.attempts,
+           t.due, t.expires_at
+    FROM repair_out t JOIN channel_v4 c ON c.channel = t.channel ORDER BY t.channel, t.id;
+DROP TABLE repair_out;
+ALTER TABLE repair_out_v4 RENAME TO repair_out;
+CREATE INDEX repair_out_key ON repair_out (ch, key);
+
+CREATE TABLE repair_in_v4 (
+    ch     INTEGER NOT NULL,
+    key    INTEGER NOT NULL,
+    id     TEXT NOT NULL,
+    t_resp INTEGER NOT NULL
+);
+INSERT INTO repair_in_v4 (ch, key, id, t_resp)
+    SELECT c.no, sds_id_key(t.id), t.id, t.t_resp
+    FROM repair_in t JOIN channel_v4 c ON c.channel = t.channel ORDER BY t.channel, t.id;
+DROP TABLE repair_in;
+ALTER TABLE repair_in_v4 RENAME TO repair_in;
+CREATE INDEX repair_in_key ON repair_in (ch, key);
+
+CREATE TABLE remembered_v4 (
+    ch   INTEGER NOT NULL,
+    kind INTEGER NOT NULL,
+    key  INTEGER NOT NULL,
+    id   TEXT NOT NULL,
+    seq  INTEGER NOT NULL
+);
+INSERT INTO remembered_v4 (ch, kind, key, id, seq)
+    SELECT c.no, t.kind, sds_id_key(t.id), t.id, t.seq
+    FROM remembered t JOIN channel_v4 c ON c.channel = t.channel
+    ORDER BY t.channel, t.kind, t.id;
+DROP TABLE remembered;
+ALTER TABLE remembered_v4 RENAME TO remembered;
+CREATE INDEX remembered_key ON remembered (ch, kind, key);
+
+DROP TABLE channel;
+ALTER TABLE channel_v4 RENAME TO channel;
+";
+
 /// The migrations, oldest first: `MIGRATIONS[i]` goes from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 pub const LATEST: u32 = MIGRATIONS.len() as u32;
 
-/// Every table holding rows of a channel (for `drop_channel`).
-pub(crate) const CHANNEL_TABLES: &[&str] = &[
-    "channel",
+/// The tables with rows per (channel, id), their column `ch` the channel's `no`
+/// (for `drop_channel`; the `channel` row itself is deleted last).
+pub(crate) const ID_TABLES: &[&str] = &[
     "log",
     "outgoing",
     "incoming",
@@ -187,3 +334,63 @@ pub(crate) const CHANNEL_TABLES: &[&str] = &[
     "repair_in",
     "remembered",
 ];
+
+/// The `key` of an id (version 4): FNV-1a over its UTF-8 bytes, then
+/// MurmurHash3's 64-bit finalizer (FNV-1a alone leaves ids that differ only
+/// in their last characters close together), as a signed SQLite integer.
+/// Part of the file format: it must never change.
+pub(crate) fn id_key(id: &str) -> i64 {
+    #[cfg(test)]
+    if let Some(bits) = test_key_bits() {
+        return (fnv_fmix(id) & ((1u64 << bits) - 1)) as i64;
+    }
+    fnv_fmix(id) as i64
+}
+
+fn fnv_fmix(id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in id.as_bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests: keys of only this many bits (so that many ids share a key).
+    static KEY_BITS: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
+}
+
+#[cfg(test)]
+fn test_key_bits() -> Option<u32> {
+    KEY_BITS.with(std::cell::Cell::get)
+}
+
+/// Tests: makes [`id_key`] keep only `bits` bits on this thread (`None`: all).
+#[cfg(test)]
+pub(crate) fn set_test_key_bits(bits: Option<u32>) {
+    KEY_BITS.with(|k| k.set(bits));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The key function is part of the file format: known values (computed
+    /// independently of this code).
+    #[test]
+    fn id_keys_are_stable() {
+        assert_eq!(id_key(""), -1_166_397_803_181_037_274);
+        assert_eq!(id_key("m1"), 6_077_020_480_604_072_179);
+        assert_eq!(
+            id_key("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+            -1_782_026_852_733_430_772
+        );
+        assert_ne!(id_key("ab"), id_key("ba"));
+    }
+}

@@ -187,7 +187,7 @@ fn full_database_is_reported_and_the_change_set_is_not_half_applied() {
     // Folding after every change set: the database fills up in a fold,
     // which the next write runs before appending its change set.
     let opts = Options {
-        max_size_bytes: Some(96 * 1024),
+        max_size_bytes: Some(256 * 1024),
         journal_fold_rows: 1,
         ..Options::default()
     };
@@ -205,7 +205,7 @@ fn full_database_is_reported_and_the_change_set_is_not_half_applied() {
             }
         }
     }
-    let err = err.expect("96 KiB must fill up");
+    let err = err.expect("256 KiB must fill up");
     assert_names(&err, &path, "full");
     // Everything committed before is there, nothing of the failed change set.
     assert_eq!(normalize(s.load().unwrap()), normalize(mem.load().unwrap()));
