@@ -558,7 +558,8 @@ impl Participant {
     /// (Unix ms), if anything is pending. A call at that time may find
     /// nothing to do: an SDS-R request is scheduled (its `T_req` computed)
     /// only once `T_min` has passed since the dependency was found missing,
-    /// and this deadline names that moment (see [`crate::repair`]).
+    /// and this deadline names that moment, rounded down to the second (see
+    /// [`crate::repair`]).
     pub fn poll_timeout(&self) -> Option<u64> {
         self.channels
             .values()

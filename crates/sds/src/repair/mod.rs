@@ -13,7 +13,8 @@
 //! deadline sets. What the buffer requests, and when, is exactly what an
 //! eagerly scheduled buffer would do (a property test compares the two);
 //! the only visible difference is a timer deadline (`poll_timeout`) at the
-//! moment an entry is scheduled.
+//! moment an entry is scheduled (rounded down to [`PROMOTE_STEP_MS`], so
+//! that the deadline does not move with every missing message that arrives).
 
 pub mod timing;
 
@@ -38,6 +39,17 @@ pub(crate) struct OutRepair {
     pub entry: Dep,
     /// Times it was attached to an outgoing message.
     pub attempts: u32,
+}
+
+/// Pending entries are scheduled in steps of this many milliseconds: the
+/// deadline a pending entry puts on the timer is the start of the step in
+/// which its `T_min` passes (never later than its `T_req`), so the timer
+/// does not move with every missing message that arrives meanwhile.
+pub const PROMOTE_STEP_MS: u64 = 1_000;
+
+/// The start of the promotion step containing `at`.
+fn step_start(at: u64) -> u64 {
+    at - at % PROMOTE_STEP_MS
 }
 
 /// What `T_req` and the expiry of an entry are computed from: our id and
@@ -183,10 +195,11 @@ impl RepairOut {
         self.due.last().is_some_and(|(at, _)| *at < t_req)
     }
 
-    /// Schedules the pending entries whose `T_min` has passed at `now`.
+    /// Schedules the pending entries whose `T_min` has passed at `now`, and
+    /// those whose `T_min` passes within the same [`PROMOTE_STEP_MS`] step.
     pub fn promote(&mut self, now: u64) {
         while let Some((at, _)) = self.pending.front() {
-            if *at > now {
+            if step_start(*at) > now {
                 break;
             }
             if let Some((_, id)) = self.pending.pop_front() {
@@ -395,7 +408,7 @@ impl RepairOut {
     /// to be scheduled (call [`Self::promote`] then).
     pub fn next_due(&self) -> Option<u64> {
         let scheduled = self.due.first().map(|(at, _)| *at);
-        let pending = self.pending.front().map(|(at, _)| *at);
+        let pending = self.pending.front().map(|(at, _)| step_start(*at));
         match (scheduled, pending) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -407,7 +420,7 @@ impl RepairOut {
     /// that; call [`Self::promote`] then).
     pub fn next_expiry(&self) -> Option<u64> {
         let expiry = self.expiry.first().map(|(at, _)| *at);
-        let pending = self.pending.front().map(|(at, _)| *at);
+        let pending = self.pending.front().map(|(at, _)| step_start(*at));
         match (expiry, pending) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
