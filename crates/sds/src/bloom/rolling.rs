@@ -93,7 +93,7 @@ impl RollingBloom {
     /// participants in one process (the simulator), the filter is no longer
     /// in the cache by the next receive, and setting bits one id at a time
     /// was an eighth of the simulator's cache misses.
-    pub(crate) fn defer(&mut self, item: &ItemHash) {
+    pub fn defer(&mut self, item: &ItemHash) {
         self.items.push_back(*item);
         self.deferred += 1;
         if self.items.len() > self.threshold {
