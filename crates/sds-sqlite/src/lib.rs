@@ -1443,6 +1443,23 @@ mod tests {
         }
     }
 
+    /// A database at schema `version` with the store's application id, as
+    /// an older build left it (WAL mode, no rows).
+    fn file_at_version(path: &std::path::Path, version: usize) -> Connection {
+        let c = Connection::open(path).unwrap();
+        c.pragma_update(None, "journal_mode", "WAL").unwrap();
+        let tx = c.unchecked_transaction().unwrap();
+        for sql in &schema::MIGRATIONS[..version] {
+            tx.execute_batch(sql).unwrap();
+        }
+        tx.pragma_update(None, "user_version", version as i64)
+            .unwrap();
+        tx.pragma_update(None, "application_id", schema::APPLICATION_ID)
+            .unwrap();
+        tx.commit().unwrap();
+        c
+    }
+
     /// A version-3 file with rows in every table, in two channels and in
     /// one named without settings, unfolded records in the append file and
     /// leftover rows in the journal table, is migrated to version 4 with
@@ -1453,15 +1470,8 @@ mod tests {
         let path = dir.path().join("v3.db");
         let mut mem = MemoryStore::new();
         {
-            let c = Connection::open(&path).unwrap();
-            c.pragma_update(None, "journal_mode", "WAL").unwrap();
+            let c = file_at_version(&path, 3);
             let tx = c.unchecked_transaction().unwrap();
-            for sql in &schema::MIGRATIONS[..3] {
-                tx.execute_batch(sql).unwrap();
-            }
-            tx.pragma_update(None, "user_version", 3).unwrap();
-            tx.pragma_update(None, "application_id", schema::APPLICATION_ID)
-                .unwrap();
             let folded = all_tables(&["chat", "bare", "ops"], 5, 0);
             for ch in journal::coalesce(vec![folded.clone()]) {
                 write_v3(&tx, &ch);
@@ -1593,14 +1603,8 @@ mod tests {
         let path = dir.path().join("v2.db");
         let mut mem = MemoryStore::new();
         {
-            let c = Connection::open(&path).unwrap();
-            c.pragma_update(None, "journal_mode", "WAL").unwrap();
+            let c = file_at_version(&path, 2);
             let tx = c.unchecked_transaction().unwrap();
-            tx.execute_batch(schema::MIGRATIONS[0]).unwrap();
-            tx.execute_batch(schema::MIGRATIONS[1]).unwrap();
-            tx.pragma_update(None, "user_version", 2).unwrap();
-            tx.pragma_update(None, "application_id", schema::APPLICATION_ID)
-                .unwrap();
             // Folded rows in the tables, unfolded change sets in the journal.
             let folded = log_set("chat", 0, 3);
             for ch in journal::coalesce(vec![folded.clone()]) {
