@@ -148,6 +148,9 @@ pub struct SqliteStore {
     fold_rows: u64,
     /// The append file (`<db>-sds-journal`), locked; `None` when read-only.
     append: Option<Append>,
+    /// The file's salt for the keys of ids (`schema::id_key`; 0 when
+    /// read-only, which computes no keys).
+    salt: u64,
 }
 
 /// The writer's side of the append file.
@@ -239,6 +242,7 @@ impl SqliteStore {
             journal_bytes: 0,
             fold_rows: u64::from(options.journal_fold_rows.max(1)),
             append: None,
+            salt: 0,
         };
         store.setup(options)?;
         if !options.read_only {
@@ -423,6 +427,15 @@ impl SqliteStore {
         if version < schema::LATEST {
             self.migrate()?;
         }
+        if !options.read_only {
+            self.salt = self
+                .conn
+                .query_row("SELECT salt FROM id_salt WHERE id = 0", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map(|v| v as u64)
+                .map_err(|e| self.sql("cannot read the salt of the id keys", &e))?;
+        }
         Ok(())
     }
 
@@ -430,14 +443,23 @@ impl SqliteStore {
     fn migrate(&mut self) -> Result<(), StoreError> {
         let path = self.path.clone();
         let doing = "cannot migrate the schema";
-        // Version 4 computes the key of every id.
+        // Version 4 draws the file's salt and computes the key of every id.
+        let salt = schema::new_salt();
         self.conn
             .create_scalar_function(
-                "sds_id_key",
-                1,
+                "sds_id_salt",
+                0,
                 FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-                |ctx| Ok(schema::id_key(ctx.get_raw(0).as_str()?)),
+                move |_| Ok(salt as i64),
             )
+            .and_then(|()| {
+                self.conn.create_scalar_function(
+                    "sds_id_key",
+                    1,
+                    FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+                    move |ctx| Ok(schema::id_key(salt, ctx.get_raw(0).as_str()?)),
+                )
+            })
             .map_err(|e| store_error(&path, doing, &e))?;
         let tx = self
             .conn
@@ -547,7 +569,7 @@ impl<'t> Upsert<'t> {
     }
 }
 
-fn write_channel(tx: &Transaction<'_>, ch: &ChannelChanges) -> rusqlite::Result<()> {
+fn write_channel(tx: &Transaction<'_>, ch: &ChannelChanges, salt: u64) -> rusqlite::Result<()> {
     let name = ch.channel.as_str();
     match &ch.meta {
         Some(m) => {
@@ -577,7 +599,7 @@ fn write_channel(tx: &Transaction<'_>, ch: &ChannelChanges) -> rusqlite::Result<
         }
     }
     let c = channel_no(tx, name)?;
-    let key = |id: &str| schema::id_key(id);
+    let key = |id: &str| schema::id_key(salt, id);
     if !ch.log_upserts.is_empty() {
         let mut st = Upsert::new(
             tx,
@@ -727,6 +749,7 @@ fn fold(
     pending: &[Bytes],
     folded: u64,
     except: Option<&str>,
+    salt: u64,
 ) -> Result<(), LoadError> {
     let mut sets = Vec::new();
     if table_rows {
@@ -749,7 +772,7 @@ fn fold(
     }
     // One write per changed row (its last value), in key order: see journal::coalesce.
     for ch in journal::coalesce(sets) {
-        write_channel(tx, &ch)?;
+        write_channel(tx, &ch, salt)?;
     }
     if table_rows {
         tx.prepare_cached("DELETE FROM journal")?.execute([])?;
@@ -821,11 +844,12 @@ impl SqliteStore {
                 .pragma_update(None, "synchronous", "FULL")
                 .map_err(|e| store_error(&path, doing, &e))?;
         }
+        let salt = self.salt;
         let res = (|| {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            fold(&tx, self.journal_rows > 0, &pending, folded, except)?;
+            fold(&tx, self.journal_rows > 0, &pending, folded, except, salt)?;
             if let Some(channel) = except {
                 let no: Option<i64> = tx
                     .prepare_cached("SELECT no FROM channel WHERE channel = ?1")?
@@ -1513,8 +1537,11 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert!(!rows.is_empty());
+        let salt: i64 = c
+            .query_row("SELECT salt FROM id_salt WHERE id = 0", [], |r| r.get(0))
+            .unwrap();
         for (id, key) in rows {
-            assert_eq!(key, schema::id_key(&id), "{id}");
+            assert_eq!(key, schema::id_key(salt as u64, &id), "{id}");
         }
         let mut s = SqliteStore::open(&path).unwrap();
         assert_eq!(s.load().unwrap(), expected);
@@ -1537,7 +1564,7 @@ mod tests {
     #[test]
     fn ids_sharing_a_key_are_told_apart() {
         schema::set_test_key_bits(Some(2));
-        assert_eq!(schema::id_key("k0") >> 2, 0);
+        assert_eq!(schema::id_key(7, "k0") >> 2, 0);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("collide.db");
         let options = Options {

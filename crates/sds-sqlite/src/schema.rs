@@ -185,14 +185,21 @@ INSERT INTO journal_file (id, folded) VALUES (0, 0);
 ///   every other table refers to the channel by `ch`, that number;
 /// - every per-id table is a rowid table (rows appended in the order they are
 ///   written) with the full `id` and `key`, a 64-bit hash of the id
-///   ([`id_key`], registered as the SQL function `sds_id_key` for this
-///   migration); its index is on (ch, key) (`remembered`: ch, kind, key),
+///   ([`id_key`] with the file's random salt, kept in table `id_salt`;
+///   registered as the SQL functions `sds_id_key` and `sds_id_salt` for
+///   this migration); its index is on (ch, key) (`remembered`: ch, kind, key),
 ///   about 15 bytes an entry. The index is not unique: two ids may share a
 ///   key, so every lookup also compares `id`.
 ///
 /// Channels named only by rows of other tables (not written by this store,
 /// but possible in a hand-edited file) get a `channel` row without settings.
 const V4: &str = "
+CREATE TABLE id_salt (
+    id   INTEGER PRIMARY KEY CHECK (id = 0),
+    salt INTEGER NOT NULL
+);
+INSERT INTO id_salt (id, salt) VALUES (0, sds_id_salt());
+
 CREATE TABLE channel_v4 (
     no             INTEGER PRIMARY KEY,
     channel        TEXT NOT NULL,
@@ -335,29 +342,35 @@ pub(crate) const ID_TABLES: &[&str] = &[
     "remembered",
 ];
 
-/// The `key` of an id (version 4): FNV-1a over its UTF-8 bytes, then
-/// MurmurHash3's 64-bit finalizer (FNV-1a alone leaves ids that differ only
-/// in their last characters close together), as a signed SQLite integer.
-/// Part of the file format: it must never change.
-pub(crate) fn id_key(id: &str) -> i64 {
+/// The `key` of an id (version 4): the first 8 bytes of
+/// SHA-256(salt as 8 little-endian bytes ‖ the id's UTF-8 bytes), read
+/// big-endian as a signed SQLite integer. `salt` is the file's own random
+/// number (table `id_salt`): ids come from remote peers, and with a fixed
+/// function one could pick many ids with the same key, making every lookup
+/// of them scan all of them. Part of the file format: it must never change.
+pub(crate) fn id_key(salt: u64, id: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(salt.to_le_bytes());
+    h.update(id.as_bytes());
+    let d = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&d[..8]);
+    let k = u64::from_be_bytes(first);
     #[cfg(test)]
     if let Some(bits) = test_key_bits() {
-        return (fnv_fmix(id) & ((1u64 << bits) - 1)) as i64;
+        return (k & ((1u64 << bits) - 1)) as i64;
     }
-    fnv_fmix(id) as i64
+    k as i64
 }
 
-fn fnv_fmix(id: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in id.as_bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
+/// A random salt for a new file's keys (from the standard library's
+/// randomly keyed hasher: no extra dependency).
+pub(crate) fn new_salt() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x5344_5331);
+    h.finish()
 }
 
 #[cfg(test)]
@@ -385,12 +398,21 @@ mod tests {
     /// independently of this code).
     #[test]
     fn id_keys_are_stable() {
-        assert_eq!(id_key(""), -1_166_397_803_181_037_274);
-        assert_eq!(id_key("m1"), 6_077_020_480_604_072_179);
+        assert_eq!(id_key(0, ""), -5_812_615_543_772_869_766);
+        assert_eq!(id_key(0, "m1"), -5_953_570_079_023_608_560);
         assert_eq!(
-            id_key("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
-            -1_782_026_852_733_430_772
+            id_key(0x0123_4567_89ab_cdef, "m1"),
+            -3_606_147_938_768_824_931
         );
-        assert_ne!(id_key("ab"), id_key("ba"));
+        assert_eq!(
+            id_key(
+                0,
+                "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+            ),
+            794_404_223_131_673_729
+        );
+        assert_ne!(id_key(0, "ab"), id_key(0, "ba"));
+        // Two files draw different salts.
+        assert_ne!(new_salt(), new_salt());
     }
 }

@@ -43,6 +43,7 @@ fn fresh_file_gets_version_4_in_wal_mode() {
         tables,
         [
             "channel",
+            "id_salt",
             "incoming",
             "journal",
             "journal_file",
