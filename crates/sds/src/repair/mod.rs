@@ -52,6 +52,14 @@ fn step_start(at: u64) -> u64 {
     at - at % PROMOTE_STEP_MS
 }
 
+/// Whether the queue item `(at, id)` stands for a pending entry (not one
+/// removed, scheduled, or added again since).
+fn is_pending_at(entries: &HashMap<Id, Slot>, id: &Id, at: u64) -> bool {
+    entries
+        .get(id)
+        .is_some_and(|s| matches!(s.when, When::Pending { promote_at, .. } if promote_at == at))
+}
+
 /// What `T_req` and the expiry of an entry are computed from: our id and
 /// the SDS-R timing settings (constant for a participant).
 #[derive(Clone, Debug, Default)]
@@ -239,25 +247,16 @@ impl RepairOut {
     /// compacts it when it is mostly stale.
     fn trim_front(&mut self) {
         while let Some((at, id)) = self.pending.front() {
-            if self.is_pending_at(id, *at) {
+            if is_pending_at(&self.entries, id, *at) {
                 break;
             }
             self.pending.pop_front();
         }
         if self.pending.len() > 2 * self.n_pending + 64 {
             let entries = &self.entries;
-            self.pending.retain(|(at, id)| {
-                entries.get(id).is_some_and(
-                    |s| matches!(s.when, When::Pending { promote_at, .. } if promote_at == *at),
-                )
-            });
+            self.pending
+                .retain(|(at, id)| is_pending_at(entries, id, *at));
         }
-    }
-
-    fn is_pending_at(&self, id: &Id, at: u64) -> bool {
-        self.entries
-            .get(id)
-            .is_some_and(|s| matches!(s.when, When::Pending { promote_at, .. } if promote_at == at))
     }
 
     /// An entry with its due time and expiry, for persisting it.
