@@ -111,6 +111,18 @@ pub(crate) fn parse(mut bytes: &[u8], folded: u64) -> Contents {
 }
 
 /// Reads the whole file (an absent file is empty).
+/// The payloads of the records after `folded` in the file at `path`, in
+/// sequence order, as slices of one buffer (a missing file has none).
+pub(crate) fn read_payloads(path: &Path, folded: u64) -> io::Result<Vec<bytes::Bytes>> {
+    let bytes = bytes::Bytes::from(read_all(path)?);
+    let contents = parse(&bytes, folded);
+    Ok(contents
+        .records
+        .into_iter()
+        .map(|r| bytes.slice(r))
+        .collect())
+}
+
 pub(crate) fn read_all(path: &Path) -> io::Result<Vec<u8>> {
     match File::open(path) {
         Ok(mut f) => {

@@ -177,21 +177,17 @@ impl Append {
     /// The payloads of the pending records, read back from the file; they
     /// share one buffer.
     fn read_pending(&self) -> std::io::Result<Vec<Bytes>> {
-        let bytes = Bytes::from(appendfile::read_all(&self.path)?);
-        let contents = appendfile::parse(&bytes, self.folded);
-        if (contents.records.len() as u64) < self.pending {
+        let mut records = appendfile::read_payloads(&self.path, self.folded)?;
+        if (records.len() as u64) < self.pending {
             return Err(std::io::Error::other(format!(
-                "{} of the {} records written since the last fold are missing or corrupt                  (was the file changed by another program?)",
-                self.pending - contents.records.len() as u64,
+                "{} of the {} records written since the last fold are missing or corrupt \
+                 (was the file changed by another program?)",
+                self.pending - records.len() as u64,
                 self.pending
             )));
         }
-        Ok(contents
-            .records
-            .into_iter()
-            .take(self.pending as usize)
-            .map(|r| bytes.slice(r))
-            .collect())
+        records.truncate(self.pending as usize);
+        Ok(records)
     }
 }
 
@@ -1181,16 +1177,13 @@ impl Store for SqliteStore {
                     .map_err(|e| plain(&path, doing, appendfile::io_cause(&a.path, &e)))?,
                 None => {
                     let file = appendfile::path_for(&path);
-                    let bytes = Bytes::from(
-                        appendfile::read_all(&file)
-                            .map_err(|e| plain(&path, doing, appendfile::io_cause(&file, &e)))?,
-                    );
-                    let records = appendfile::parse(&bytes, folded).records;
+                    let records = appendfile::read_payloads(&file, folded)
+                        .map_err(|e| plain(&path, doing, appendfile::io_cause(&file, &e)))?;
                     let now = read_folded(&self.conn).map_err(|e| store_error(&path, doing, &e))?;
                     if now != folded && attempts < 100 {
                         continue;
                     }
-                    records.into_iter().map(|r| bytes.slice(r)).collect()
+                    records
                 }
             };
             for (i, row) in records.iter().enumerate() {
@@ -1620,6 +1613,34 @@ mod tests {
         mem.drop_channel("a").unwrap();
         assert_eq!(s.load().unwrap(), journal::replay(mem.load().unwrap(), &[]));
         schema::set_test_key_bits(None);
+    }
+
+    /// Records written since the last fold that vanish from the append file
+    /// (another program cut it) are an error naming how many are missing,
+    /// not a silent loss.
+    #[test]
+    fn vanished_pending_records_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cut.db");
+        let mut s = SqliteStore::open(&path).unwrap();
+        for k in 0..3 {
+            s.apply(&log_set("chat", k, 1)).unwrap();
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(appendfile::path_for(&path))
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        let e = s.load().unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "3 of the 3 records written since the last fold are missing or corrupt \
+                 (was the file changed by another program?)"
+            ),
+            "{e}"
+        );
+        drop(s); // its fold fails the same way, and is best effort
     }
 
     /// A version-2 file (the journal as a table) with rows in the tables and
