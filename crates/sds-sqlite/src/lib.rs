@@ -1280,6 +1280,26 @@ mod tests {
         snaps
     }
 
+    /// Writes a change set as rows folded into the tables of versions 1 to
+    /// 3, and applies it to the reference store.
+    fn write_folded_v3(tx: &Transaction<'_>, set: &ChangeSet, mem: &mut MemoryStore) {
+        for ch in journal::coalesce(vec![set.clone()]) {
+            write_v3(tx, &ch);
+        }
+        mem.apply(set).unwrap();
+    }
+
+    /// Writes a change set as a row of version 2's `journal` table (not yet
+    /// folded), and applies it to the reference store.
+    fn write_journal_row(tx: &Transaction<'_>, set: &ChangeSet, mem: &mut MemoryStore) {
+        tx.execute(
+            "INSERT INTO journal (changes) VALUES (?1)",
+            [journal::encode(set)],
+        )
+        .unwrap();
+        mem.apply(set).unwrap();
+    }
+
     /// Writes rows with the layout of versions 1 to 3 (keyed by channel and id).
     fn write_v3(tx: &Transaction<'_>, ch: &ChannelChanges) {
         let c = ch.channel.as_str();
@@ -1490,17 +1510,9 @@ mod tests {
             let c = file_at_version(&path, 3);
             let tx = c.unchecked_transaction().unwrap();
             let folded = all_tables(&["chat", "bare", "ops"], 5, 0);
-            for ch in journal::coalesce(vec![folded.clone()]) {
-                write_v3(&tx, &ch);
-            }
-            mem.apply(&folded).unwrap();
+            write_folded_v3(&tx, &folded, &mut mem);
             let cs = all_tables(&["chat"], 2, 1);
-            tx.execute(
-                "INSERT INTO journal (changes) VALUES (?1)",
-                [journal::encode(&cs)],
-            )
-            .unwrap();
-            mem.apply(&cs).unwrap();
+            write_journal_row(&tx, &cs, &mut mem);
             tx.commit().unwrap();
         }
         // Two unfolded records in the append file (sequence numbers 1 and 2).
@@ -1655,18 +1667,10 @@ mod tests {
             let tx = c.unchecked_transaction().unwrap();
             // Folded rows in the tables, unfolded change sets in the journal.
             let folded = log_set("chat", 0, 3);
-            for ch in journal::coalesce(vec![folded.clone()]) {
-                write_v3(&tx, &ch);
-            }
-            mem.apply(&folded).unwrap();
+            write_folded_v3(&tx, &folded, &mut mem);
             for k in 0..4 {
                 let cs = log_set("chat", 3 + k * 2, 2);
-                tx.execute(
-                    "INSERT INTO journal (changes) VALUES (?1)",
-                    [journal::encode(&cs)],
-                )
-                .unwrap();
-                mem.apply(&cs).unwrap();
+                write_journal_row(&tx, &cs, &mut mem);
             }
             tx.commit().unwrap();
         }
