@@ -17,6 +17,7 @@ mod config;
 mod event;
 mod fastmap;
 pub mod hash;
+mod id;
 mod participant;
 pub mod repair;
 mod rng;

@@ -1,28 +1,20 @@
-//! A keyed deadline queue: O(log n) insert, remove, reschedule and "next due".
+//! A deadline queue keyed by ids: O(log n) insert, remove, reschedule and
+//! "next due".
 
-use crate::fastmap::HashMap;
-use std::borrow::Borrow;
+use crate::id::{AsKey, Id, IdMap};
 use std::collections::BTreeSet;
-use std::hash::Hash;
 
-/// Deadlines keyed by `K`; at most one deadline per key. Ties are broken by the
-/// key's order, so iteration is deterministic.
-#[derive(Clone, Debug)]
-pub(crate) struct DeadlineQueue<K: Ord + Hash + Clone> {
+type K = Id;
+
+/// Deadlines keyed by id; at most one deadline per id. Ties are broken by the
+/// ids' order, so iteration is deterministic.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DeadlineQueue {
     by_time: BTreeSet<(u64, K)>,
-    by_key: HashMap<K, u64>,
+    by_key: IdMap<u64>,
 }
 
-impl<K: Ord + Hash + Clone> Default for DeadlineQueue<K> {
-    fn default() -> Self {
-        DeadlineQueue {
-            by_time: BTreeSet::new(),
-            by_key: HashMap::default(),
-        }
-    }
-}
-
-impl<K: Ord + Hash + Clone> DeadlineQueue<K> {
+impl DeadlineQueue {
     /// Sets (or moves) the deadline of `key`.
     pub fn set(&mut self, key: K, at: u64) {
         if let Some(old) = self.by_key.insert(key.clone(), at) {
@@ -32,27 +24,21 @@ impl<K: Ord + Hash + Clone> DeadlineQueue<K> {
     }
 
     /// Removes the deadline of `key`, returning it.
-    pub fn remove<Q>(&mut self, key: &Q) -> Option<u64>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        // (hashbrown hashes the key even when the table is empty)
+    pub fn remove(&mut self, key: &(impl AsKey + ?Sized)) -> Option<u64> {
         if self.by_key.is_empty() {
             return None;
         }
-        let (k, at) = self.by_key.remove_entry(key)?;
+        let (k, at) = self.by_key.remove_entry(&key.as_key())?;
         self.by_time.remove(&(at, k));
         Some(at)
     }
 
     /// The deadline of `key`.
-    pub fn get<Q>(&self, key: &Q) -> Option<u64>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.by_key.get(key).copied()
+    pub fn get(&self, key: &(impl AsKey + ?Sized)) -> Option<u64> {
+        if self.by_key.is_empty() {
+            return None;
+        }
+        self.by_key.get(&key.as_key()).copied()
     }
 
     /// The entry with the latest deadline.
@@ -94,16 +80,17 @@ mod tests {
     #[test]
     fn orders_and_reschedules() {
         let mut q = DeadlineQueue::default();
-        q.set("b", 20);
-        q.set("a", 20);
-        q.set("c", 10);
-        q.set("c", 30);
+        q.set(Id::from("b"), 20);
+        q.set(Id::from("a"), 20);
+        q.set(Id::from("c"), 10);
+        q.set(Id::from("c"), 30);
         assert_eq!(q.next(), Some(20));
         assert_eq!(q.pop_due(19), None);
-        assert_eq!(q.pop_due(25), Some((20, "a")));
-        assert_eq!(q.pop_due(25), Some((20, "b")));
+        assert_eq!(q.pop_due(25), Some((20, Id::from("a"))));
+        assert_eq!(q.pop_due(25), Some((20, Id::from("b"))));
         assert_eq!(q.pop_due(25), None);
-        assert_eq!(q.remove(&"c"), Some(30));
+        assert_eq!(q.get("c"), Some(30));
+        assert_eq!(q.remove("c"), Some(30));
         assert_eq!(q.len(), 0);
     }
 }

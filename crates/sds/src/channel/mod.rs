@@ -13,7 +13,6 @@ pub(crate) use store::{Dep, StoredMessage};
 use crate::bloom::{BloomEncoding, BloomParams, BloomView, ItemHash, RollingBloom};
 use crate::config::{ChannelConfig, Config};
 use crate::event::{Event, Transmit, TransmitReason};
-use crate::fastmap::{HashMap, HashSet};
 use crate::repair::timing::{self, RepairHash};
 use crate::repair::{RepairIn, RepairOut, ReqTiming};
 use crate::rng::Rng;
@@ -21,12 +20,13 @@ use crate::stats::Stats;
 use crate::wire::{self, Dialect, HistoryEntry, MessageKind};
 use crate::RetrievalHintProvider;
 use bytes::Bytes;
+use smallvec::SmallVec;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
-/// Shared, cheaply clonable id.
-pub(crate) type Id = Arc<str>;
+pub(crate) use crate::id::Id;
+use crate::id::{IdMap, IdSet, Key};
 
 /// An owned copy of an id: `Arc<str>::to_string` goes through the
 /// formatting machinery (`Display`), a plain copy does not.
@@ -161,12 +161,12 @@ pub(crate) struct Channel {
     /// first. They go first into our next causal history, and while there are
     /// any, others' broadcasts do not postpone our sync.
     unannounced: VecDeque<(u64, Id)>,
-    unannounced_set: HashMap<Id, u64>,
+    unannounced_set: IdMap<u64>,
     /// Our own messages that no other participant has shown to have (in its
     /// causal history or bloom filter) yet; they keep our syncs going too.
-    own_news: HashMap<Id, [ItemHash; 2]>,
+    own_news: IdMap<[ItemHash; 2]>,
     /// Sender ids seen, shared by the stored messages and history entries.
-    senders: HashSet<Id>,
+    senders: IdSet,
     last_sender: Option<Id>,
     /// Randomness of this channel's back-offs (seeded; persisted).
     rng: Rng,
@@ -209,9 +209,9 @@ impl Channel {
             last_broadcast: 0,
             sync_due,
             unannounced: VecDeque::new(),
-            unannounced_set: HashMap::default(),
-            own_news: HashMap::default(),
-            senders: HashSet::default(),
+            unannounced_set: IdMap::default(),
+            own_news: IdMap::default(),
+            senders: IdSet::default(),
             last_sender: None,
             rng,
             dirty: ctx.persistent.then(Box::default),
@@ -276,7 +276,7 @@ impl Channel {
 
     /// Where a referenced message is, with the channel's shared copy of its
     /// id when it holds one (one lookup per place, done once).
-    fn dep_lookup(&self, id: &str) -> (DepState, Option<&Id>) {
+    fn dep_lookup(&self, id: &Key<'_>) -> (DepState, Option<&Id>) {
         if let Some(k) = self
             .log
             .key(id)
@@ -345,9 +345,9 @@ impl Channel {
             .iter()
             .filter_map(|(_, id)| self.log.get(id))
             .map(|e| Dep {
-                id: e.msg.id.clone(),
+                id: e.msg.id.text().clone(),
                 hint: e.hint.clone().map(Box::new),
-                sender: (!e.msg.sender_id.is_empty()).then(|| e.msg.sender_id.clone()),
+                sender: (!e.msg.sender_id.is_empty()).then(|| e.msg.sender_id.text().clone()),
             })
             .collect()
     }
@@ -366,7 +366,7 @@ impl Channel {
     }
 
     fn sender_key_lookup(&mut self, sender: &str) -> Id {
-        if let Some(k) = self.senders.get(sender) {
+        if let Some(k) = self.senders.get(&Key::new(sender)) {
             return k.clone();
         }
         let k = Id::from(sender);
@@ -380,17 +380,23 @@ impl Channel {
     /// channel's state where it already holds them (`known`, from
     /// [`Self::dep_lookup`]).
     #[inline(always)]
-    fn shared_dep(&mut self, e: &wire::HistoryEntryRef<'_>, known: Option<Id>) -> Dep {
-        let id = known.unwrap_or_else(|| Id::from(e.message_id));
-        Dep {
-            id,
+    fn shared_dep(
+        &mut self,
+        key: &Key<'_>,
+        e: &wire::HistoryEntryRef<'_>,
+        known: Option<Id>,
+    ) -> (Id, Dep) {
+        let id = known.unwrap_or_else(|| Id::with_key(key));
+        let dep = Dep {
+            id: id.text().clone(),
             // Copied: a slice would keep the whole wire buffer alive.
             hint: e
                 .retrieval_hint
                 .as_ref()
                 .map(|h| Box::new(Bytes::copy_from_slice(h))),
-            sender: e.sender_id.map(|s| self.sender_key(s)),
-        }
+            sender: e.sender_id.map(|s| self.sender_key(s).text().clone()),
+        };
+        (id, dep)
     }
 
     fn wire_message(
@@ -624,9 +630,10 @@ impl Channel {
         // Shared with the reverse index (and so with the repair entry) when
         // buffered messages wait for it: later lookups by this id then
         // compare pointers, not 64-byte strings.
-        let id: Id = match self.incoming.waited_key(msg.message_id) {
+        let key = Key::new(msg.message_id);
+        let id: Id = match self.incoming.waited_key(&key) {
             Some(k) if kind == MessageKind::Content => k.clone(),
-            _ => Id::from(msg.message_id),
+            _ => Id::with_key(&key),
         };
         if kind == MessageKind::Content {
             // Arrival by any path cancels our own request and our pending answer.
@@ -640,12 +647,13 @@ impl Channel {
         if kind == MessageKind::Sync {
             self.stats.syncs_received += 1;
             let mut missing: Vec<HistoryEntry> = Vec::new();
-            let mut missing_deps: Vec<Dep> = Vec::new();
+            let mut missing_deps: Vec<(Id, Dep)> = Vec::new();
             for e in &msg.causal_history {
-                let (state, known) = self.dep_lookup(e.message_id);
+                let k = Key::new(e.message_id);
+                let (state, known) = self.dep_lookup(&k);
                 if matches!(state, DepState::Missing) {
                     let known = known.cloned();
-                    missing_deps.push(self.shared_dep(e, known));
+                    missing_deps.push(self.shared_dep(&k, e, known));
                     missing.push(e.to_entry());
                 }
             }
@@ -688,17 +696,19 @@ impl Channel {
 
         let mut unmet = IdList::new();
         let mut missing: Vec<HistoryEntry> = Vec::new();
-        let mut missing_deps: Vec<Dep> = Vec::new();
+        let mut missing_deps: Vec<(Id, Dep)> = Vec::new();
         let n_deps = msg.causal_history.len();
         let mut deps: Vec<Dep> = Vec::with_capacity(n_deps);
+        let mut dep_ids: SmallVec<[Id; 16]> = SmallVec::new();
         for (i, e) in msg.causal_history.iter().enumerate() {
-            let (state, known) = self.dep_lookup(e.message_id);
+            let k = Key::new(e.message_id);
+            let (state, known) = self.dep_lookup(&k);
             let known = known.cloned();
-            let dep = self.shared_dep(e, known);
+            let (dep_id, dep) = self.shared_dep(&k, e, known);
             // A self-reference or a repeated entry is kept (it is part of the
-            // message) but not waited for twice.
-            let repeated =
-                *dep.id == *msg.message_id || deps[..i].iter().any(|d: &Dep| *d.id == *dep.id);
+            // message) but not waited for twice (ids compare their hashes
+            // first: no text is read unless they match).
+            let repeated = dep_id == id || dep_ids.contains(&dep_id);
             if !repeated {
                 if unmet.is_empty() && !matches!(state, DepState::Present) {
                     // At most one per remaining entry: one allocation, not
@@ -707,15 +717,16 @@ impl Channel {
                 }
                 match state {
                     DepState::Present => {}
-                    DepState::Waiting => unmet.push(dep.id.clone()),
+                    DepState::Waiting => unmet.push(dep_id.clone()),
                     DepState::Missing => {
-                        unmet.push(dep.id.clone());
-                        missing_deps.push(dep.clone());
+                        unmet.push(dep_id.clone());
+                        missing_deps.push((dep_id.clone(), dep.clone()));
                         missing.push(e.to_entry());
                     }
                 }
             }
             deps.push(dep);
+            dep_ids.push(dep_id);
         }
         let sender_id = self.sender_key(msg.sender_id);
         let stored = Arc::new(StoredMessage {
@@ -766,7 +777,7 @@ impl Channel {
         ctx: &mut Ctx<'_>,
         message_id: &str,
         missing: Vec<HistoryEntry>,
-        missing_deps: Vec<Dep>,
+        missing_deps: Vec<(Id, Dep)>,
         now: u64,
     ) {
         let r = &ctx.cfg.repair;
@@ -774,9 +785,9 @@ impl Channel {
             let hash = self.repair_hash(ctx.cfg);
             // `missing_deps[i]` is `missing[i]` with the channel's shared ids
             // (those of the reverse index when a buffered message waits for it).
-            for (e, dep) in missing.iter().zip(missing_deps) {
+            for (e, (dep_id, dep)) in missing.iter().zip(missing_deps) {
                 if e.sender_id.as_deref().is_none_or(str::is_empty)
-                    || self.repair_out.contains(&dep.id)
+                    || self.repair_out.contains(&dep_id)
                 {
                     // Already scheduled, or unanswerable: nobody can answer a
                     // request without the original sender.
@@ -790,7 +801,7 @@ impl Channel {
                     // at least T_min away): it would be evicted at once.
                     continue;
                 }
-                let rid = dep.id.clone();
+                let rid = dep_id;
                 persist::touch(&mut self.dirty, Kind::RepairOut, &rid);
                 for old in self
                     .repair_out
@@ -996,7 +1007,11 @@ impl Channel {
         if !self.unannounced_set.is_empty() {
             let mut removed = false;
             for e in &msg.causal_history {
-                if self.unannounced_set.remove(e.message_id).is_some() {
+                if self
+                    .unannounced_set
+                    .remove(&Key::new(e.message_id))
+                    .is_some()
+                {
                     persist::touch(&mut self.dirty, Kind::Unannounced, e.message_id);
                     removed = true;
                 }
@@ -1265,8 +1280,8 @@ impl Channel {
     /// ids reached through buffered dependencies, with the entry that named them.
     fn root_missing(&self, id: &Id) -> Vec<HistoryEntry> {
         let mut roots: Vec<HistoryEntry> = Vec::new();
-        let mut seen_roots: HashSet<Id> = HashSet::default();
-        let mut visited: HashSet<Id> = HashSet::default();
+        let mut seen_roots = IdSet::default();
+        let mut visited = IdSet::default();
         let mut stack = vec![id.clone()];
         while let Some(node) = stack.pop() {
             if !visited.insert(node.clone()) {

@@ -4,14 +4,12 @@
 
 use super::Id;
 use crate::bloom::ItemHash;
-use crate::fastmap::HashMap;
+use crate::id::{AsKey, IdMap};
 use crate::timer::DeadlineQueue;
 use crate::wire::HistoryEntry;
 use bytes::Bytes;
 use smallvec::SmallVec;
-use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::hash::Hash;
 use std::sync::Arc;
 
 /// A content message as kept in the log and the buffers: what is needed to
@@ -35,9 +33,12 @@ pub(crate) struct StoredMessage {
 /// every logged or buffered message holds `causal_history_len` of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Dep {
-    pub id: Id,
+    /// Not an [`Id`] (8 bytes more each): entries are kept, rarely looked up.
+    pub id: Arc<str>,
     pub hint: Option<Box<Bytes>>,
-    pub sender: Option<Id>,
+    /// Not an [`Id`]: a sender is never looked up from here, and the
+    /// carried hash would add 8 bytes to every entry.
+    pub sender: Option<Arc<str>>,
 }
 
 impl Dep {
@@ -53,11 +54,11 @@ impl Dep {
     /// From a wire entry, with fresh ids (restoring from a store).
     pub fn from_entry(e: HistoryEntry) -> Dep {
         Dep {
-            id: Id::from(e.message_id),
+            id: Arc::from(e.message_id),
             hint: e
                 .retrieval_hint
                 .map(|h| Box::new(Bytes::copy_from_slice(&h))),
-            sender: e.sender_id.map(Id::from),
+            sender: e.sender_id.map(Arc::from),
         }
     }
 }
@@ -79,26 +80,26 @@ pub(crate) struct LogEntry {
 #[derive(Debug, Default)]
 pub(crate) struct Log {
     order: BTreeMap<(u64, Id), LogEntry>,
-    index: HashMap<Id, u64>,
+    index: IdMap<u64>,
 }
 
 impl Log {
-    pub fn contains(&self, id: &str) -> bool {
-        self.index.contains_key(id)
+    pub fn contains(&self, id: &(impl AsKey + ?Sized)) -> bool {
+        self.index.contains_key(&id.as_key())
     }
 
     /// The shared id of a logged message.
-    pub fn key(&self, id: &str) -> Option<&Id> {
-        self.index.get_key_value(id).map(|(k, _)| k)
+    pub fn key(&self, id: &(impl AsKey + ?Sized)) -> Option<&Id> {
+        self.index.get_key_value(&id.as_key()).map(|(k, _)| k)
     }
 
-    pub fn get(&self, id: &str) -> Option<&LogEntry> {
-        let (k, lamport) = self.index.get_key_value(id)?;
+    pub fn get(&self, id: &(impl AsKey + ?Sized)) -> Option<&LogEntry> {
+        let (k, lamport) = self.index.get_key_value(&id.as_key())?;
         self.order.get(&(*lamport, k.clone()))
     }
 
-    pub fn get_mut(&mut self, id: &str) -> Option<&mut LogEntry> {
-        let (k, lamport) = self.index.get_key_value(id)?;
+    pub fn get_mut(&mut self, id: &(impl AsKey + ?Sized)) -> Option<&mut LogEntry> {
+        let (k, lamport) = self.index.get_key_value(&id.as_key())?;
         let key = (*lamport, k.clone());
         self.order.get_mut(&key)
     }
@@ -136,24 +137,24 @@ impl Log {
 /// tags each id with its lamport timestamp; restored ids have none).
 #[derive(Debug, Default)]
 pub(crate) struct BoundedSet {
-    set: HashMap<Id, u64>,
+    set: IdMap<u64>,
     order: VecDeque<(Id, Option<u64>)>,
     next: u64,
 }
 
 impl BoundedSet {
-    pub fn contains(&self, id: &str) -> bool {
-        self.set.contains_key(id)
+    pub fn contains(&self, id: &(impl AsKey + ?Sized)) -> bool {
+        self.set.contains_key(&id.as_key())
     }
 
     /// The shared id, if present.
-    pub fn key(&self, id: &str) -> Option<&Id> {
-        self.set.get_key_value(id).map(|(k, _)| k)
+    pub fn key(&self, id: &(impl AsKey + ?Sized)) -> Option<&Id> {
+        self.set.get_key_value(&id.as_key()).map(|(k, _)| k)
     }
 
     /// The insertion sequence number of `id`.
-    pub fn seq(&self, id: &str) -> Option<u64> {
-        self.set.get(id).copied()
+    pub fn seq(&self, id: &(impl AsKey + ?Sized)) -> Option<u64> {
+        self.set.get(&id.as_key()).copied()
     }
 
     /// Inserts `id` (a no-op if present); returns the ids pushed out.
@@ -215,14 +216,14 @@ pub(crate) struct OutEntry {
 #[derive(Debug, Default)]
 pub(crate) struct Outgoing {
     entries: BTreeMap<u64, OutEntry>,
-    index: HashMap<Id, u64>,
-    pub resend: DeadlineQueue<Id>,
+    index: IdMap<u64>,
+    pub resend: DeadlineQueue,
     next_seq: u64,
 }
 
 impl Outgoing {
-    pub fn contains(&self, id: &str) -> bool {
-        self.index.contains_key(id)
+    pub fn contains(&self, id: &(impl AsKey + ?Sized)) -> bool {
+        self.index.contains_key(&id.as_key())
     }
 
     pub fn len(&self) -> usize {
@@ -238,23 +239,23 @@ impl Outgoing {
         self.resend.set(id, resend_at);
     }
 
-    pub fn remove(&mut self, id: &str) -> Option<OutEntry> {
+    pub fn remove(&mut self, id: &(impl AsKey + ?Sized)) -> Option<OutEntry> {
         if self.index.is_empty() {
             return None;
         }
-        let (k, seq) = self.index.remove_entry(id)?;
+        let (k, seq) = self.index.remove_entry(&id.as_key())?;
         self.resend.remove(&k);
         self.entries.remove(&seq)
     }
 
-    pub fn get_mut(&mut self, id: &str) -> Option<&mut OutEntry> {
-        let seq = self.index.get(id)?;
+    pub fn get_mut(&mut self, id: &(impl AsKey + ?Sized)) -> Option<&mut OutEntry> {
+        let seq = self.index.get(&id.as_key())?;
         self.entries.get_mut(seq)
     }
 
     /// An entry with its send-order number.
-    pub fn get(&self, id: &str) -> Option<(u64, &OutEntry)> {
-        let seq = self.index.get(id)?;
+    pub fn get(&self, id: &(impl AsKey + ?Sized)) -> Option<(u64, &OutEntry)> {
+        let seq = self.index.get(&id.as_key())?;
         self.entries.get(seq).map(|e| (*seq, e))
     }
 
@@ -327,7 +328,7 @@ struct Node {
 /// dependency lookup or an arrival finds either with one probe.
 #[derive(Debug, Default)]
 pub(crate) struct Incoming {
-    nodes: HashMap<Id, Node>,
+    nodes: IdMap<Node>,
     /// Nodes with a slot.
     buffered: usize,
     /// Lost-dependency deadlines (also the receive order, for eviction); the
@@ -344,18 +345,14 @@ pub(crate) enum Known<'a> {
 }
 
 impl Incoming {
-    fn slot<Q>(&self, id: &Q) -> Option<&Slot>
-    where
-        Id: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
+    fn slot(&self, id: &(impl AsKey + ?Sized)) -> Option<&Slot> {
         if self.buffered == 0 {
             return None;
         }
-        self.nodes.get(id).and_then(|n| n.slot.as_deref())
+        self.nodes.get(&id.as_key()).and_then(|n| n.slot.as_deref())
     }
 
-    pub fn contains(&self, id: &str) -> bool {
+    pub fn contains(&self, id: &(impl AsKey + ?Sized)) -> bool {
         self.slot(id).is_some()
     }
 
@@ -363,16 +360,12 @@ impl Incoming {
         self.buffered
     }
 
-    pub fn get<Q>(&self, id: &Q) -> Option<&Buffered>
-    where
-        Id: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
+    pub fn get(&self, id: &(impl AsKey + ?Sized)) -> Option<&Buffered> {
         self.slot(id).map(|s| &s.b)
     }
 
     /// The lost-dependency deadline of a buffered message (`None` once expired).
-    pub fn timeout_of(&self, id: &str) -> Option<u64> {
+    pub fn timeout_of(&self, id: &(impl AsKey + ?Sized)) -> Option<u64> {
         self.slot(id).and_then(|s| s.timeout_at)
     }
 
@@ -402,11 +395,11 @@ impl Incoming {
 
     /// The shared id of `id` if it is buffered or waited for, and which (one
     /// probe for both).
-    pub fn lookup(&self, id: &str) -> Option<Known<'_>> {
+    pub fn lookup(&self, id: &(impl AsKey + ?Sized)) -> Option<Known<'_>> {
         if self.nodes.is_empty() {
             return None;
         }
-        let (k, n) = self.nodes.get_key_value(id)?;
+        let (k, n) = self.nodes.get_key_value(&id.as_key())?;
         if n.slot.is_some() {
             Some(Known::Buffered(k))
         } else {
@@ -415,12 +408,12 @@ impl Incoming {
     }
 
     /// The shared id of a dependency some buffered message waits for.
-    pub fn waited_key(&self, id: &str) -> Option<&Id> {
+    pub fn waited_key(&self, id: &(impl AsKey + ?Sized)) -> Option<&Id> {
         if self.nodes.is_empty() {
             return None;
         }
         self.nodes
-            .get_key_value(id)
+            .get_key_value(&id.as_key())
             .filter(|(_, n)| !n.waiters.is_empty())
             .map(|(k, _)| k)
     }
@@ -451,28 +444,25 @@ impl Incoming {
 
     /// Drops `w` from the waiters of `dep`, and the node once it holds nothing.
     fn unwait(&mut self, dep: &Id, w: &str) {
-        if let Some(n) = self.nodes.get_mut::<Id>(dep) {
+        if let Some(n) = self.nodes.get_mut(dep) {
             n.waiters.retain(|x| **x != *w);
             if n.waiters.is_empty() && n.slot.is_none() {
-                self.nodes.remove::<Id>(dep);
+                self.nodes.remove(dep);
             }
         }
     }
 
     /// Removes a buffered message and its index entries.
-    pub fn remove<Q>(&mut self, id: &Q) -> Option<Buffered>
-    where
-        Id: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
+    pub fn remove(&mut self, id: &(impl AsKey + ?Sized)) -> Option<Buffered> {
         if self.buffered == 0 {
             return None;
         }
-        let n = self.nodes.get_mut(id)?;
+        let key = id.as_key();
+        let n = self.nodes.get_mut(&key)?;
         let s = n.slot.take()?;
         self.buffered -= 1;
         if n.waiters.is_empty() {
-            self.nodes.remove(id);
+            self.nodes.remove(&key);
         }
         let k = s.b.msg.id.clone();
         if let Some(at) = s.timeout_at {
@@ -511,7 +501,7 @@ impl Incoming {
                 let at = b
                     .unmet
                     .iter()
-                    .position(|d| Arc::ptr_eq(d, dep))
+                    .position(|d| Id::ptr_eq(d, dep))
                     .or_else(|| b.unmet.iter().position(|d| **d == **dep));
                 if let Some(at) = at {
                     b.unmet.swap_remove(at);
@@ -530,10 +520,11 @@ impl Incoming {
 
     /// Resolves every unmet dependency of one message as lost, for that
     /// message only (used to break dependency cycles).
-    pub fn force_lost(&mut self, id: &str) -> bool {
+    pub fn force_lost(&mut self, id: &(impl AsKey + ?Sized)) -> bool {
+        let key = id.as_key();
         let Some(b) = self
             .nodes
-            .get_mut(id)
+            .get_mut(&key)
             .and_then(|n| n.slot.as_mut())
             .map(|s| &mut s.b)
         else {
@@ -542,7 +533,7 @@ impl Incoming {
         let unmet = std::mem::take(&mut b.unmet);
         b.lost.extend(unmet.iter().map(|d| super::owned(d)));
         for dep in &unmet {
-            self.unwait(dep, id);
+            self.unwait(dep, key.text());
         }
         true
     }

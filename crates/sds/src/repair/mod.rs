@@ -19,17 +19,13 @@
 pub mod timing;
 
 use crate::channel::Dep;
-use crate::fastmap::HashMap;
 use crate::timer::DeadlineQueue;
 use crate::wire::HistoryEntry;
-use std::borrow::Borrow;
-use std::collections::hash_map::Entry;
+use hashbrown::hash_map::Entry;
 use std::collections::{BTreeSet, VecDeque};
-use std::hash::Hash;
-use std::sync::Arc;
 use timing::RepairHash;
 
-type Id = Arc<str>;
+use crate::id::{AsKey, Id, IdMap};
 
 /// An entry of the outgoing repair-request buffer.
 #[derive(Clone, Debug)]
@@ -54,7 +50,7 @@ fn step_start(at: u64) -> u64 {
 
 /// Whether the queue item `(at, id)` stands for a pending entry (not one
 /// removed, scheduled, or added again since).
-fn is_pending_at(entries: &HashMap<Id, Slot>, id: &Id, at: u64) -> bool {
+fn is_pending_at(entries: &IdMap<Slot>, id: &Id, at: u64) -> bool {
     entries
         .get(id)
         .is_some_and(|s| matches!(s.when, When::Pending { promote_at, .. } if promote_at == at))
@@ -124,7 +120,7 @@ struct Slot {
 /// may name a time at which nothing is due yet.
 #[derive(Debug, Default)]
 pub(crate) struct RepairOut {
-    entries: HashMap<Id, Slot>,
+    entries: IdMap<Slot>,
     /// Pending entries in detection order: (promote_at, id). Entries removed
     /// meanwhile stay until they reach the front; the front is always live.
     pending: VecDeque<(u64, Id)>,
@@ -260,11 +256,11 @@ impl RepairOut {
     }
 
     /// An entry with its due time and expiry, for persisting it.
-    pub fn get(&self, id: &str) -> Option<(&OutRepair, Option<u64>, u64)> {
+    pub fn get(&self, id: &(impl AsKey + ?Sized)) -> Option<(&OutRepair, Option<u64>, u64)> {
         if self.entries.is_empty() {
             return None;
         }
-        let (k, s) = self.entries.get_key_value(id)?;
+        let (k, s) = self.entries.get_key_value(&id.as_key())?;
         let (due, expires) = match s.when {
             When::Scheduled { due, expires } => (due, expires),
             When::Pending { detected, hash, .. } => {
@@ -291,15 +287,11 @@ impl RepairOut {
         );
     }
 
-    pub fn remove<Q>(&mut self, id: &Q) -> Option<OutRepair>
-    where
-        Id: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
+    pub fn remove(&mut self, id: &(impl AsKey + ?Sized)) -> Option<OutRepair> {
         if self.entries.is_empty() {
             return None;
         }
-        let (k, s) = self.entries.remove_entry(id)?;
+        let (k, s) = self.entries.remove_entry(&id.as_key())?;
         match s.when {
             When::Scheduled { due, expires } => {
                 if let Some(d) = due {
@@ -312,7 +304,7 @@ impl RepairOut {
                 if self
                     .pending
                     .front()
-                    .is_some_and(|(at, f)| *at == promote_at && Arc::ptr_eq(f, &k))
+                    .is_some_and(|(at, f)| *at == promote_at && Id::ptr_eq(f, &k))
                 {
                     self.pending.pop_front();
                     self.trim_front();
@@ -324,12 +316,12 @@ impl RepairOut {
 
     /// Postpones an entry (another participant asked for it first); returns
     /// whether it was moved.
-    pub fn postpone(&mut self, id: &str, until: u64) -> bool {
+    pub fn postpone(&mut self, id: &(impl AsKey + ?Sized), until: u64) -> bool {
         if self.entries.is_empty() {
             return false;
         }
         // Two lookups: the shared key (for the schedule), then the slot.
-        let Some((k, _)) = self.entries.get_key_value(id) else {
+        let Some((k, _)) = self.entries.get_key_value(&id.as_key()) else {
             return false;
         };
         let k = k.clone();
@@ -461,11 +453,11 @@ impl RepairOut {
 /// Requests we may answer, each with its response time (T_resp).
 #[derive(Debug, Default)]
 pub(crate) struct RepairIn {
-    pub due: DeadlineQueue<Id>,
+    pub due: DeadlineQueue,
 }
 
 impl RepairIn {
-    pub fn contains(&self, id: &str) -> bool {
+    pub fn contains(&self, id: &(impl AsKey + ?Sized)) -> bool {
         self.due.get(id).is_some()
     }
 
@@ -487,7 +479,7 @@ impl RepairIn {
         evicted
     }
 
-    pub fn remove(&mut self, id: &str) -> bool {
+    pub fn remove(&mut self, id: &(impl AsKey + ?Sized)) -> bool {
         self.due.remove(id).is_some()
     }
 
@@ -519,9 +511,9 @@ mod tests {
 
     fn dep(id: &Id) -> Dep {
         Dep {
-            id: id.clone(),
+            id: id.text().clone(),
             hint: None,
-            sender: Some(Id::from("them")),
+            sender: Some(std::sync::Arc::from("them")),
         }
     }
 
