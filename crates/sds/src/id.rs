@@ -4,7 +4,7 @@
 //!
 //! Why: a channel looks ids up in several tables per received message (the
 //! log, the incoming buffer and its reverse index, the SDS-R buffers, the
-//! bounded id sets). With `Arc<str>` keys, every probe hashed the 64-byte
+//! bounded id sets). With `Arc<str>` keys (before), every probe hashed the 64-byte
 //! text again, every growth of a table re-read and re-hashed every key (a
 //! cache miss per key), and every candidate was compared by reading the
 //! text behind the pointer. With [`Id`], a table slot holds the hash
@@ -18,10 +18,11 @@
 //! always compares the texts (after the hashes), so a hash collision costs a
 //! comparison, never a wrong answer.
 
+use arcstr::ArcStr;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::ops::Deref;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 /// The process-wide hasher of id texts.
 fn seed() -> &'static foldhash::quality::RandomState {
@@ -35,11 +36,12 @@ pub(crate) fn hash_text(text: &str) -> u64 {
     seed().hash_one(text)
 }
 
-/// A shared id with its hash.
+/// A shared id with its hash: 16 bytes (the text is an [`ArcStr`], a thin
+/// pointer to a reference count, the length and the bytes in one allocation).
 #[derive(Clone)]
 pub(crate) struct Id {
     hash: u64,
-    text: Arc<str>,
+    text: ArcStr,
 }
 
 impl Id {
@@ -48,19 +50,19 @@ impl Id {
     pub fn with_key(key: &Key<'_>) -> Id {
         Id {
             hash: key.hash,
-            text: Arc::from(key.text),
+            text: ArcStr::from(key.text),
         }
     }
 
     /// Whether both are handles to the same allocation.
     #[inline]
     pub fn ptr_eq(a: &Id, b: &Id) -> bool {
-        Arc::ptr_eq(&a.text, &b.text)
+        ArcStr::ptr_eq(&a.text, &b.text)
     }
 
     /// The shared text.
     #[inline]
-    pub fn text(&self) -> &Arc<str> {
+    pub fn text(&self) -> &ArcStr {
         &self.text
     }
 
@@ -100,7 +102,7 @@ impl From<&str> for Id {
     fn from(text: &str) -> Id {
         Id {
             hash: hash_text(text),
-            text: Arc::from(text),
+            text: ArcStr::from(text),
         }
     }
 }
@@ -109,7 +111,7 @@ impl From<String> for Id {
     fn from(text: String) -> Id {
         Id {
             hash: hash_text(&text),
-            text: Arc::from(text),
+            text: ArcStr::from(text),
         }
     }
 }
@@ -123,7 +125,8 @@ impl From<&String> for Id {
 impl PartialEq for Id {
     #[inline]
     fn eq(&self, other: &Id) -> bool {
-        self.hash == other.hash && (Arc::ptr_eq(&self.text, &other.text) || self.text == other.text)
+        self.hash == other.hash
+            && (ArcStr::ptr_eq(&self.text, &other.text) || *self.text == *other.text)
     }
 }
 
@@ -153,7 +156,7 @@ impl Ord for Id {
     /// Bytewise order of the texts (the log's tie-break), not of the hashes.
     #[inline]
     fn cmp(&self, other: &Id) -> std::cmp::Ordering {
-        if Arc::ptr_eq(&self.text, &other.text) {
+        if ArcStr::ptr_eq(&self.text, &other.text) {
             return std::cmp::Ordering::Equal;
         }
         self.text.as_bytes().cmp(other.text.as_bytes())
@@ -205,13 +208,13 @@ impl Hash for Key<'_> {
 }
 
 impl hashbrown::Equivalent<Id> for Key<'_> {
-    /// Same hash, then the same text: the same pointer (a key made from a
-    /// handle to this allocation, nothing read) or equal bytes.
+    /// Same hash, then the same text: equal bytes, unless the key was made
+    /// from a handle to this very allocation (the same data pointer means
+    /// the same text; comparing pointers reads nothing).
     #[inline]
     fn equivalent(&self, id: &Id) -> bool {
         self.hash == id.hash
-            && ((self.text.as_ptr() == id.text.as_ptr() && self.text.len() == id.text.len())
-                || *self.text == *id.text)
+            && (std::ptr::eq(self.text.as_ptr(), id.text.as_ptr()) || *self.text == *id.text)
     }
 }
 

@@ -7,6 +7,7 @@ use crate::bloom::ItemHash;
 use crate::id::{AsKey, IdMap};
 use crate::timer::DeadlineQueue;
 use crate::wire::HistoryEntry;
+use arcstr::ArcStr;
 use bytes::Bytes;
 use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -28,18 +29,21 @@ pub(crate) struct StoredMessage {
 /// rest of the channel's state (the log, the buffers, the sender table), so a
 /// stored message costs one allocation for its whole history instead of two
 /// or three per entry, and owns its bytes (a hint is never a slice of the
-/// wire buffer it came in, which would keep that whole buffer alive). The
-/// hint, usually absent, is boxed: an entry is 40 bytes instead of 64, and
-/// every logged or buffered message holds `causal_history_len` of them.
+/// wire buffer it came in, which would keep that whole buffer alive). Each
+/// field is one thin pointer: the hint, usually absent, is boxed, and the
+/// ids are [`ArcStr`]s, not [`Id`]s (entries are kept, rarely looked up, and
+/// the carried hash would cost 8 bytes more each). An entry is 24 bytes
+/// (64 with `Arc<str>` ids and an unboxed hint), and every logged or
+/// buffered message holds `causal_history_len` of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Dep {
-    /// Not an [`Id`] (8 bytes more each): entries are kept, rarely looked up.
-    pub id: Arc<str>,
+    pub id: ArcStr,
     pub hint: Option<Box<Bytes>>,
-    /// Not an [`Id`]: a sender is never looked up from here, and the
-    /// carried hash would add 8 bytes to every entry.
-    pub sender: Option<Arc<str>>,
+    pub sender: Option<ArcStr>,
 }
+
+const _: () = assert!(std::mem::size_of::<Dep>() == 24);
+const _: () = assert!(std::mem::size_of::<Id>() == 16);
 
 impl Dep {
     /// The wire form of this entry.
@@ -54,11 +58,11 @@ impl Dep {
     /// From a wire entry, with fresh ids (restoring from a store).
     pub fn from_entry(e: HistoryEntry) -> Dep {
         Dep {
-            id: Arc::from(e.message_id),
+            id: ArcStr::from(e.message_id),
             hint: e
                 .retrieval_hint
                 .map(|h| Box::new(Bytes::copy_from_slice(&h))),
-            sender: e.sender_id.map(Arc::from),
+            sender: e.sender_id.map(ArcStr::from),
         }
     }
 }

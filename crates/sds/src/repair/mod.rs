@@ -513,7 +513,7 @@ mod tests {
         Dep {
             id: id.text().clone(),
             hint: None,
-            sender: Some(std::sync::Arc::from("them")),
+            sender: Some(arcstr::ArcStr::from("them")),
         }
     }
 
