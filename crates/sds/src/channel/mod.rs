@@ -1344,7 +1344,7 @@ impl Channel {
         let mut older = Vec::new();
         for _ in 0..ctx.cfg.sync_sweep_len {
             let k = self.rng.below(len as u64) as usize;
-            let Some(e) = self.log.iter().nth(k) else {
+            let Some(e) = self.log.nth(k) else {
                 continue;
             };
             let id = &*e.msg.id;

@@ -81,48 +81,64 @@ pub(crate) struct LogEntry {
 }
 
 /// The local log, ordered by (lamport timestamp, message id bytewise).
+///
+/// The entries live in the id table, so finding one by id (a duplicate, a
+/// dependency, a repair request, our own causal history) is one probe; the
+/// ordered set holds only (lamport, id) keys, for eviction and log-order
+/// walks.
 #[derive(Debug, Default)]
 pub(crate) struct Log {
-    order: BTreeMap<(u64, Id), LogEntry>,
-    index: IdMap<u64>,
+    order: BTreeSet<(u64, Id)>,
+    entries: IdMap<LogEntry>,
 }
 
 impl Log {
     pub fn contains(&self, id: &(impl AsKey + ?Sized)) -> bool {
-        self.index.contains_key(&id.as_key())
+        !self.entries.is_empty() && self.entries.contains_key(&id.as_key())
     }
 
     /// The shared id of a logged message.
     pub fn key(&self, id: &(impl AsKey + ?Sized)) -> Option<&Id> {
-        self.index.get_key_value(&id.as_key()).map(|(k, _)| k)
+        if self.entries.is_empty() {
+            return None;
+        }
+        self.entries.get_key_value(&id.as_key()).map(|(k, _)| k)
     }
 
     pub fn get(&self, id: &(impl AsKey + ?Sized)) -> Option<&LogEntry> {
-        let (k, lamport) = self.index.get_key_value(&id.as_key())?;
-        self.order.get(&(*lamport, k.clone()))
+        if self.entries.is_empty() {
+            return None;
+        }
+        self.entries.get(&id.as_key())
     }
 
     pub fn get_mut(&mut self, id: &(impl AsKey + ?Sized)) -> Option<&mut LogEntry> {
-        let (k, lamport) = self.index.get_key_value(&id.as_key())?;
-        let key = (*lamport, k.clone());
-        self.order.get_mut(&key)
+        if self.entries.is_empty() {
+            return None;
+        }
+        self.entries.get_mut(&id.as_key())
     }
 
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.entries.len()
     }
 
     /// Inserts an entry; returns the entries evicted to stay within `cap`.
     pub fn insert(&mut self, entry: LogEntry, cap: usize) -> Vec<LogEntry> {
-        let key = (entry.msg.lamport, entry.msg.id.clone());
-        self.index.insert(entry.msg.id.clone(), entry.msg.lamport);
-        self.order.insert(key, entry);
+        let id = entry.msg.id.clone();
+        let lamport = entry.msg.lamport;
+        if let Some(old) = self.entries.insert(id.clone(), entry) {
+            // Replaced (restoring over an existing entry): keep one key.
+            self.order.remove(&(old.msg.lamport, id.clone()));
+        }
+        self.order.insert((lamport, id));
         let mut evicted = Vec::new();
-        while self.index.len() > cap.max(1) {
+        while self.entries.len() > cap.max(1) {
             match self.order.pop_first() {
-                Some(((_, id), e)) => {
-                    self.index.remove(&id);
-                    evicted.push(e);
+                Some((_, id)) => {
+                    if let Some(e) = self.entries.remove(&id) {
+                        evicted.push(e);
+                    }
                 }
                 None => break,
             }
@@ -131,8 +147,14 @@ impl Log {
     }
 
     /// Entries in log order.
-    pub fn iter(&self) -> impl Iterator<Item = &LogEntry> {
-        self.order.values()
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &LogEntry> {
+        self.order.iter().filter_map(|(_, id)| self.entries.get(id))
+    }
+
+    /// The `k`-th entry in log order (a walk of the ordered keys).
+    pub fn nth(&self, k: usize) -> Option<&LogEntry> {
+        let (_, id) = self.order.iter().nth(k)?;
+        self.entries.get(id)
     }
 }
 
