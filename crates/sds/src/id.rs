@@ -210,7 +210,7 @@ impl Hash for Key<'_> {
 impl hashbrown::Equivalent<Id> for Key<'_> {
     /// Same hash, then the same text: equal bytes, unless the key was made
     /// from a handle to this very allocation (the same data pointer means
-    /// the same text; comparing pointers reads nothing).
+    /// the same text, and the bytes need no comparison).
     #[inline]
     fn equivalent(&self, id: &Id) -> bool {
         self.hash == id.hash
