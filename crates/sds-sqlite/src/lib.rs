@@ -841,7 +841,15 @@ impl SqliteStore {
     /// Folds the journal (the table's rows, then the append file's records)
     /// into the tables in one transaction, without the changes of channel
     /// `except` whose rows it deletes; then empties the append file.
-    fn fold_journal_except(&mut self, except: Option<&str>, doing: &str) -> Result<(), StoreError> {
+    ///
+    /// `then`, if given, is a change set written after the fold in the same
+    /// transaction (a large one: see `apply`).
+    fn fold_journal_except(
+        &mut self,
+        except: Option<&str>,
+        then: Option<&ChangeSet>,
+        doing: &str,
+    ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let (pending, folded) = match &self.append {
             Some(a) if a.pending > 0 => (
@@ -867,6 +875,9 @@ impl SqliteStore {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             fold(&tx, self.journal_rows > 0, &pending, folded, except, salt)?;
+            for ch in then.map_or(&[][..], |cs| &cs.channels[..]) {
+                write_channel(&tx, ch, salt)?;
+            }
             if let Some(channel) = except {
                 let no: Option<i64> = tx
                     .prepare_cached("SELECT no FROM channel WHERE channel = ?1")?
@@ -914,7 +925,7 @@ impl SqliteStore {
 
     /// Folds the journal into the tables in one transaction.
     fn fold_journal(&mut self) -> Result<(), StoreError> {
-        self.fold_journal_except(None, "cannot fold the journal into the tables")
+        self.fold_journal_except(None, None, "cannot fold the journal into the tables")
     }
 }
 
@@ -1252,12 +1263,22 @@ impl Store for SqliteStore {
         let Some(a) = &self.append else {
             return Err(plain(&self.path, doing, "the store was opened read-only"));
         };
+        // A large change set (a cascade delivering thousands of buffered
+        // messages) goes straight into the tables, with the journal folded
+        // first in the same transaction: through the append file it would be
+        // encoded, written, read back, decoded and coalesced, only to fill
+        // the journal and be folded by the next write. If the transaction
+        // fails, nothing of the change set is written.
+        if journal::approx_bytes(changes) >= journal::DIRECT_BYTES {
+            return self.fold_journal_except(None, Some(changes), doing);
+        }
         // A full journal is folded first; if that fails (disk full, busy),
         // the change set is refused and nothing of it is written.
         if self.journal_rows + a.pending >= self.fold_rows
             || self.journal_bytes + a.pending_bytes >= journal::FOLD_BYTES
         {
             self.fold_journal_except(
+                None,
                 None,
                 "cannot apply a change set (folding the journal into the tables first)",
             )?;
@@ -1289,7 +1310,7 @@ impl Store for SqliteStore {
         if self.append.is_none() {
             return Err(plain(&self.path, &doing, "the store was opened read-only"));
         }
-        self.fold_journal_except(Some(channel), &doing)
+        self.fold_journal_except(Some(channel), None, &doing)
     }
 }
 
@@ -1774,6 +1795,54 @@ mod tests {
             .unwrap();
         let err = SqliteStore::open(&path).unwrap().load().unwrap_err();
         assert!(err.0.contains("column deps"), "{err}");
+    }
+
+    /// A change set of more than `DIRECT_BYTES` is written into the tables
+    /// with the pending records in one transaction, not appended: the
+    /// append file is empty afterwards, the tables hold both, and the state
+    /// is the reference store's (also after reopening). A small one after it
+    /// is appended as usual.
+    #[test]
+    fn large_change_set_is_written_into_the_tables_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.db");
+        let append_len = || {
+            std::fs::metadata(appendfile::path_for(&path))
+                .unwrap()
+                .len()
+        };
+        let mut s = SqliteStore::open(&path).unwrap();
+        let mut mem = MemoryStore::new();
+        let small = log_set("c", 0, 3);
+        s.apply(&small).unwrap();
+        mem.apply(&small).unwrap();
+        assert!(append_len() > 0);
+        // Replaces one row of the small set, adds others, deletes another.
+        let mut big = log_set("c", 2, 80);
+        for r in &mut big.channels[0].log_upserts {
+            r.message = Bytes::from(vec![7u8; 64 << 10]);
+        }
+        big.channels[0].log_deletes.push("m0".into());
+        assert!(journal::approx_bytes(&big) >= journal::DIRECT_BYTES);
+        assert!(journal::approx_bytes(&small) < journal::DIRECT_BYTES);
+        s.apply(&big).unwrap();
+        mem.apply(&big).unwrap();
+        assert_eq!(append_len(), 0);
+        let rows: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT count(*) FROM log", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 81);
+        let expected = journal::replay(mem.load().unwrap(), &[]);
+        assert_eq!(s.load().unwrap(), expected);
+        let after = log_set("c", 100, 1);
+        s.apply(&after).unwrap();
+        mem.apply(&after).unwrap();
+        assert!(append_len() > 0);
+        let expected = journal::replay(mem.load().unwrap(), &[]);
+        assert_eq!(s.load().unwrap(), expected);
+        drop(s);
+        assert_eq!(SqliteStore::open(&path).unwrap().load().unwrap(), expected);
     }
 
     /// Ids whose keys collide are still told apart: with keys of 2 bits (so
