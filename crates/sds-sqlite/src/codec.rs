@@ -59,6 +59,101 @@ pub(crate) fn decode_ids(mut bytes: &[u8]) -> Option<Vec<String>> {
     Some(out)
 }
 
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn get_varint(bytes: &mut &[u8]) -> Option<u64> {
+    let mut v: u64 = 0;
+    let mut shift = 0u32;
+    loop {
+        let (&b, rest) = bytes.split_first()?;
+        *bytes = rest;
+        if shift > 56 {
+            return None;
+        }
+        v |= u64::from(b & 0x7f) << shift;
+        shift += 7;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+}
+
+/// The ids of a stored message's causal history (in order), or `None` if
+/// the bytes are not a message (`sds::store::encode_message`).
+pub(crate) fn history_ids(message: &bytes::Bytes) -> Option<Vec<String>> {
+    let m = sds::store::decode_message(message).ok()?;
+    Some(m.causal_history.into_iter().map(|e| e.message_id).collect())
+}
+
+/// A buffered message's unmet and lost dependencies as positions in its
+/// causal history `history` (column `incoming.deps`, schema version 5): the
+/// number of unmet ones, their positions, then the number of lost ones and
+/// their positions (LEB128 varints). A few bytes instead of the ids
+/// (~65 bytes each). `None` if both lists are empty or some id is not in
+/// the history (the ids are then stored as they are).
+pub(crate) fn encode_deps(
+    history: &[String],
+    unmet: &[String],
+    lost: &[String],
+) -> Option<Vec<u8>> {
+    if unmet.is_empty() && lost.is_empty() {
+        return None;
+    }
+    let index: Option<std::collections::HashMap<&str, usize>> = (history.len() > 32).then(|| {
+        let mut m = std::collections::HashMap::with_capacity(history.len());
+        for (i, h) in history.iter().enumerate() {
+            m.entry(h.as_str()).or_insert(i);
+        }
+        m
+    });
+    let position = |id: &String| match &index {
+        Some(m) => m.get(id.as_str()).copied(),
+        None => history.iter().position(|h| h == id),
+    };
+    let mut out = Vec::with_capacity(2 + unmet.len() + lost.len());
+    for list in [unmet, lost] {
+        put_varint(&mut out, list.len() as u64);
+        for id in list {
+            put_varint(&mut out, position(id)? as u64);
+        }
+    }
+    Some(out)
+}
+
+/// Decodes [`encode_deps`]'s output against the same history: (unmet,
+/// lost); `None` if the bytes are not such positions.
+pub(crate) fn decode_deps(
+    mut bytes: &[u8],
+    history: &[String],
+) -> Option<(Vec<String>, Vec<String>)> {
+    let mut lists = [Vec::new(), Vec::new()];
+    for list in &mut lists {
+        let n = get_varint(&mut bytes)?;
+        if n > history.len() as u64 * 2 + 2 {
+            return None;
+        }
+        for _ in 0..n {
+            let at = usize::try_from(get_varint(&mut bytes)?).ok()?;
+            list.push(history.get(at)?.clone());
+        }
+    }
+    if !bytes.is_empty() {
+        return None;
+    }
+    let [unmet, lost] = lists;
+    Some((unmet, lost))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +177,45 @@ mod tests {
         assert_eq!(decode_ids(&[0x80]), None); // truncated varint
         assert_eq!(decode_ids(&[1, 0xff]), None); // not UTF-8
         assert_eq!(decode_ids(&[0xff; 12]), None); // varint too long
+    }
+
+    #[test]
+    fn deps_round_trip_as_positions() {
+        let history: Vec<String> = ["a", "b", "c", "b"].map(String::from).to_vec();
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        // Any order, and a repeated id (it names the same string either way).
+        for (unmet, lost) in [
+            (s(&["c", "a"]), s(&[])),
+            (s(&[]), s(&["b"])),
+            (s(&["b", "c"]), s(&["a", "b"])),
+        ] {
+            let b = encode_deps(&history, &unmet, &lost).unwrap();
+            assert!(b.len() <= 2 + unmet.len() + lost.len());
+            assert_eq!(decode_deps(&b, &history), Some((unmet, lost)));
+        }
+        // A long history is indexed, with the same result.
+        let long: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
+        let b = encode_deps(&long, &s(&["m99", "m0"]), &s(&["m50"])).unwrap();
+        assert_eq!(b, vec![2, 99, 0, 1, 50]);
+        assert_eq!(
+            decode_deps(&b, &long),
+            Some((s(&["m99", "m0"]), s(&["m50"])))
+        );
+        // Not expressible: nothing to store, or an id outside the history.
+        assert_eq!(encode_deps(&history, &[], &[]), None);
+        assert_eq!(encode_deps(&history, &s(&["z"]), &[]), None);
+        assert_eq!(encode_deps(&history, &s(&["a"]), &s(&["z"])), None);
+    }
+
+    #[test]
+    fn bad_deps_are_rejected() {
+        let history: Vec<String> = ["a", "b"].map(String::from).to_vec();
+        assert_eq!(decode_deps(&[1, 2, 0], &history), None); // position out of range
+        assert_eq!(decode_deps(&[1, 0], &history), None); // lost count missing
+        assert_eq!(decode_deps(&[0, 0, 7], &history), None); // trailing bytes
+        assert_eq!(decode_deps(&[0x80], &history), None); // truncated varint
+        assert_eq!(decode_deps(&[100], &history), None); // count beyond reason
+        assert_eq!(decode_deps(&[0, 0], &history), Some((vec![], vec![])));
     }
 
     #[test]

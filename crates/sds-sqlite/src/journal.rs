@@ -38,6 +38,43 @@ pub(crate) const FOLD_ROWS: u32 = 8_192;
 /// Journal bytes that trigger a fold.
 pub(crate) const FOLD_BYTES: u64 = 16 << 20;
 
+/// A change set of about this many bytes ([`approx_bytes`]) or more is
+/// written into the tables at once (with a fold) instead of appended.
+pub(crate) const DIRECT_BYTES: u64 = FOLD_BYTES / 4;
+
+/// About the size of a change set's encoding: its messages, plus 64 bytes
+/// a row for the rest (cheap: no encoding).
+pub(crate) fn approx_bytes(cs: &ChangeSet) -> u64 {
+    let mut n = 0usize;
+    for c in &cs.channels {
+        n += c.log_upserts.iter().map(|r| r.message.len()).sum::<usize>();
+        n += c
+            .outgoing_upserts
+            .iter()
+            .map(|r| r.message.len())
+            .sum::<usize>();
+        n += c
+            .incoming_upserts
+            .iter()
+            .map(|r| r.message.len())
+            .sum::<usize>();
+        let rows = c.log_upserts.len()
+            + c.log_deletes.len()
+            + c.outgoing_upserts.len()
+            + c.outgoing_deletes.len()
+            + c.incoming_upserts.len()
+            + c.incoming_deletes.len()
+            + c.repair_out_upserts.len()
+            + c.repair_out_deletes.len()
+            + c.repair_in_upserts.len()
+            + c.repair_in_deletes.len()
+            + c.remembered_upserts.len()
+            + c.remembered_deletes.len();
+        n += rows * 64;
+    }
+    n as u64
+}
+
 struct W(Vec<u8>);
 
 impl W {

@@ -50,7 +50,7 @@ pub mod schema;
 pub use participant::{open_participant, open_participant_with, store_from_spec};
 
 use bytes::Bytes;
-use codec::{decode_ids, encode_ids, from_sql, to_sql};
+use codec::{decode_deps, decode_ids, encode_deps, encode_ids, from_sql, history_ids, to_sql};
 use error::{plain, store_error};
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{
@@ -565,6 +565,18 @@ impl<'t> Upsert<'t> {
     }
 }
 
+/// The rows with their ids' keys, in key order: the statements then visit
+/// the `(ch, key)` indexes' pages in order (each once per fold) instead of
+/// jumping around them.
+fn by_key<T>(rows: &[T], id: impl Fn(&T) -> &str, salt: u64) -> Vec<(i64, &T)> {
+    let mut v: Vec<(i64, &T)> = rows
+        .iter()
+        .map(|r| (schema::id_key(salt, id(r)), r))
+        .collect();
+    v.sort_unstable_by_key(|(k, _)| *k);
+    v
+}
+
 fn write_channel(tx: &Transaction<'_>, ch: &ChannelChanges, salt: u64) -> rusqlite::Result<()> {
     let name = ch.channel.as_str();
     match &ch.meta {
@@ -595,7 +607,6 @@ fn write_channel(tx: &Transaction<'_>, ch: &ChannelChanges, salt: u64) -> rusqli
         }
     }
     let c = channel_no(tx, name)?;
-    let key = |id: &str| schema::id_key(salt, id);
     if !ch.log_upserts.is_empty() {
         let mut st = Upsert::new(
             tx,
@@ -603,10 +614,10 @@ fn write_channel(tx: &Transaction<'_>, ch: &ChannelChanges, salt: u64) -> rusqli
              WHERE ch = ?1 AND key = ?2 AND id = ?3",
             "INSERT INTO log (ch, key, id, seq, message, hint) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
-        for r in &ch.log_upserts {
+        for (k, r) in by_key(&ch.log_upserts, |r| &r.id, salt) {
             st.run(params![
                 c,
-                key(&r.id),
+                k,
                 r.id,
                 to_sql(r.seq),
                 &r.message[..],
@@ -622,10 +633,10 @@ fn write_channel(tx: &Transaction<'_>, ch: &ChannelChanges, salt: u64) -> rusqli
             "INSERT INTO outgoing (ch, key, id, seq, message, attempts, last_sent, resend_at, \
              ackers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
-        for r in &ch.outgoing_upserts {
+        for (k, r) in by_key(&ch.outgoing_upserts, |r| &r.id, salt) {
             st.run(params![
                 c,
-                key(&r.id),
+                k,
                 r.id,
                 to_sql(r.seq),
                 &r.message[..],
@@ -640,20 +651,30 @@ fn write_channel(tx: &Transaction<'_>, ch: &ChannelChanges, salt: u64) -> rusqli
         let mut st = Upsert::new(
             tx,
             "UPDATE incoming SET message = ?4, hint = ?5, unmet = ?6, lost = ?7, \
-             timeout_at = ?8 WHERE ch = ?1 AND key = ?2 AND id = ?3",
-            "INSERT INTO incoming (ch, key, id, message, hint, unmet, lost, timeout_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             timeout_at = ?8, deps = ?9 WHERE ch = ?1 AND key = ?2 AND id = ?3",
+            "INSERT INTO incoming (ch, key, id, message, hint, unmet, lost, timeout_at, deps) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
-        for r in &ch.incoming_upserts {
+        for (k, r) in by_key(&ch.incoming_upserts, |r| &r.id, salt) {
+            // Positions in the causal history when they say it all (version 5).
+            let deps = (!r.unmet.is_empty() || !r.lost.is_empty())
+                .then(|| history_ids(&r.message))
+                .flatten()
+                .and_then(|h| encode_deps(&h, &r.unmet, &r.lost));
+            let (unmet, lost) = match deps {
+                Some(_) => (Vec::new(), Vec::new()),
+                None => (encode_ids(&r.unmet), encode_ids(&r.lost)),
+            };
             st.run(params![
                 c,
-                key(&r.id),
+                k,
                 r.id,
                 &r.message[..],
                 r.hint.as_deref(),
-                encode_ids(&r.unmet),
-                encode_ids(&r.lost),
+                unmet,
+                lost,
                 to_sql(r.timeout_at),
+                deps,
             ])?;
         }
     }
@@ -665,12 +686,12 @@ fn write_channel(tx: &Transaction<'_>, ch: &ChannelChanges, salt: u64) -> rusqli
             "INSERT INTO repair_out (ch, key, id, entry_id, entry_hint, entry_sender, attempts, \
              due, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
-        for r in &ch.repair_out_upserts {
+        for (k, r) in by_key(&ch.repair_out_upserts, |r| &r.id, salt) {
             st.run(params![
                 c,
-                key(&r.id),
+                k,
                 r.id,
-                r.entry.message_id,
+                (r.entry.message_id != r.id).then_some(&r.entry.message_id),
                 r.entry.retrieval_hint.as_deref(),
                 r.entry.sender_id,
                 r.attempts,
@@ -685,8 +706,8 @@ fn write_channel(tx: &Transaction<'_>, ch: &ChannelChanges, salt: u64) -> rusqli
             "UPDATE repair_in SET t_resp = ?4 WHERE ch = ?1 AND key = ?2 AND id = ?3",
             "INSERT INTO repair_in (ch, key, id, t_resp) VALUES (?1, ?2, ?3, ?4)",
         )?;
-        for r in &ch.repair_in_upserts {
-            st.run(params![c, key(&r.id), r.id, to_sql(r.t_resp)])?;
+        for (k, r) in by_key(&ch.repair_in_upserts, |r| &r.id, salt) {
+            st.run(params![c, k, r.id, to_sql(r.t_resp)])?;
         }
     }
     if !ch.remembered_upserts.is_empty() {
@@ -695,10 +716,10 @@ fn write_channel(tx: &Transaction<'_>, ch: &ChannelChanges, salt: u64) -> rusqli
             "UPDATE remembered SET seq = ?5 WHERE ch = ?1 AND key = ?2 AND id = ?3 AND kind = ?4",
             "INSERT INTO remembered (ch, key, id, kind, seq) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
-        for r in &ch.remembered_upserts {
+        for (k, r) in by_key(&ch.remembered_upserts, |r| &r.id, salt) {
             st.run(params![
                 c,
-                key(&r.id),
+                k,
                 r.id,
                 remembered_to_sql(r.kind),
                 to_sql(r.seq)
@@ -720,16 +741,16 @@ fn write_channel(tx: &Transaction<'_>, ch: &ChannelChanges, salt: u64) -> rusqli
         let mut st = tx.prepare_cached(&format!(
             "DELETE FROM {table} WHERE ch = ?1 AND key = ?2 AND id = ?3"
         ))?;
-        for id in ids {
-            st.execute(params![c, key(id), id])?;
+        for (k, id) in by_key(ids, |id| id, salt) {
+            st.execute(params![c, k, id])?;
         }
     }
     if !ch.remembered_deletes.is_empty() {
         let mut st = tx.prepare_cached(
             "DELETE FROM remembered WHERE ch = ?1 AND kind = ?2 AND key = ?3 AND id = ?4",
         )?;
-        for (k, id) in &ch.remembered_deletes {
-            st.execute(params![c, remembered_to_sql(*k), key(id), id])?;
+        for (k, (kind, id)) in by_key(&ch.remembered_deletes, |(_, id)| id, salt) {
+            st.execute(params![c, remembered_to_sql(*kind), k, id])?;
         }
     }
     Ok(())
@@ -820,7 +841,15 @@ impl SqliteStore {
     /// Folds the journal (the table's rows, then the append file's records)
     /// into the tables in one transaction, without the changes of channel
     /// `except` whose rows it deletes; then empties the append file.
-    fn fold_journal_except(&mut self, except: Option<&str>, doing: &str) -> Result<(), StoreError> {
+    ///
+    /// `then`, if given, is a change set written after the fold in the same
+    /// transaction (a large one: see `apply`).
+    fn fold_journal_except(
+        &mut self,
+        except: Option<&str>,
+        then: Option<&ChangeSet>,
+        doing: &str,
+    ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let (pending, folded) = match &self.append {
             Some(a) if a.pending > 0 => (
@@ -846,6 +875,9 @@ impl SqliteStore {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             fold(&tx, self.journal_rows > 0, &pending, folded, except, salt)?;
+            for ch in then.map_or(&[][..], |cs| &cs.channels[..]) {
+                write_channel(&tx, ch, salt)?;
+            }
             if let Some(channel) = except {
                 let no: Option<i64> = tx
                     .prepare_cached("SELECT no FROM channel WHERE channel = ?1")?
@@ -893,7 +925,7 @@ impl SqliteStore {
 
     /// Folds the journal into the tables in one transaction.
     fn fold_journal(&mut self) -> Result<(), StoreError> {
-        self.fold_journal_except(None, "cannot fold the journal into the tables")
+        self.fold_journal_except(None, None, "cannot fold the journal into the tables")
     }
 }
 
@@ -1056,7 +1088,7 @@ fn read_snapshots(tx: &Transaction<'_>) -> Result<Vec<ChannelSnapshot>, LoadErro
     }
     {
         let mut st = tx.prepare(
-            "SELECT ch, id, message, hint, unmet, lost, timeout_at \
+            "SELECT ch, id, message, hint, unmet, lost, timeout_at, deps \
              FROM incoming ORDER BY ch, id",
         )?;
         let mut rows = st.query([])?;
@@ -1064,10 +1096,32 @@ fn read_snapshots(tx: &Transaction<'_>) -> Result<Vec<ChannelSnapshot>, LoadErro
             let ch: i64 = r.get(0)?;
             let c = names.get(&ch).map_or("?", String::as_str);
             let id: String = r.get(1)?;
-            let unmet = ids_column("incoming", c, &id, "unmet", &r.get::<_, Vec<u8>>(4)?)?;
-            let lost = ids_column("incoming", c, &id, "lost", &r.get::<_, Vec<u8>>(5)?)?;
+            let message = Bytes::from(r.get::<_, Vec<u8>>(2)?);
+            let mut unmet = ids_column("incoming", c, &id, "unmet", &r.get::<_, Vec<u8>>(4)?)?;
+            let mut lost = ids_column("incoming", c, &id, "lost", &r.get::<_, Vec<u8>>(5)?)?;
+            if let Some(deps) = r.get::<_, Option<Vec<u8>>>(7)? {
+                let bad_deps = || {
+                    bad(
+                        "incoming",
+                        c,
+                        &id,
+                        "column deps is not a list of positions in its message's causal history",
+                    )
+                };
+                let history = history_ids(&message).ok_or_else(bad_deps)?;
+                let (u, l) = decode_deps(&deps, &history).ok_or_else(bad_deps)?;
+                if !unmet.is_empty() || !lost.is_empty() {
+                    return Err(bad(
+                        "incoming",
+                        c,
+                        &id,
+                        "both column deps and columns unmet, lost hold dependencies",
+                    ));
+                }
+                (unmet, lost) = (u, l);
+            }
             let rec = IncomingRecord {
-                message: Bytes::from(r.get::<_, Vec<u8>>(2)?),
+                message,
                 hint: r.get::<_, Option<Vec<u8>>>(3)?.map(Bytes::from),
                 unmet,
                 lost,
@@ -1092,7 +1146,7 @@ fn read_snapshots(tx: &Transaction<'_>) -> Result<Vec<ChannelSnapshot>, LoadErro
             let attempts = u32_column("repair_out", c, &id, "attempts", r.get(5)?)?;
             let rec = RepairOutRecord {
                 entry: HistoryEntry {
-                    message_id: r.get(2)?,
+                    message_id: r.get::<_, Option<String>>(2)?.unwrap_or_else(|| id.clone()),
                     retrieval_hint: r.get::<_, Option<Vec<u8>>>(3)?.map(Bytes::from),
                     sender_id: r.get(4)?,
                 },
@@ -1209,12 +1263,22 @@ impl Store for SqliteStore {
         let Some(a) = &self.append else {
             return Err(plain(&self.path, doing, "the store was opened read-only"));
         };
+        // A large change set (a cascade delivering thousands of buffered
+        // messages) goes straight into the tables, with the journal folded
+        // first in the same transaction: through the append file it would be
+        // encoded, written, read back, decoded and coalesced, only to fill
+        // the journal and be folded by the next write. If the transaction
+        // fails, nothing of the change set is written.
+        if journal::approx_bytes(changes) >= journal::DIRECT_BYTES {
+            return self.fold_journal_except(None, Some(changes), doing);
+        }
         // A full journal is folded first; if that fails (disk full, busy),
         // the change set is refused and nothing of it is written.
         if self.journal_rows + a.pending >= self.fold_rows
             || self.journal_bytes + a.pending_bytes >= journal::FOLD_BYTES
         {
             self.fold_journal_except(
+                None,
                 None,
                 "cannot apply a change set (folding the journal into the tables first)",
             )?;
@@ -1246,7 +1310,7 @@ impl Store for SqliteStore {
         if self.append.is_none() {
             return Err(plain(&self.path, &doing, "the store was opened read-only"));
         }
-        self.fold_journal_except(Some(channel), &doing)
+        self.fold_journal_except(Some(channel), None, &doing)
     }
 }
 
@@ -1482,9 +1546,21 @@ mod tests {
 
     /// A database at schema `version` with the store's application id, as
     /// an older build left it (WAL mode, no rows).
+    /// The salt of the files [`file_at_version`] makes (from version 4 on).
+    const OLD_FILE_SALT: u64 = 0x5eed;
+
     fn file_at_version(path: &std::path::Path, version: usize) -> Connection {
         let c = Connection::open(path).unwrap();
         c.pragma_update(None, "journal_mode", "WAL").unwrap();
+        // The functions the version-4 migration uses (see SqliteStore::migrate).
+        c.create_scalar_function("sds_id_salt", 0, FunctionFlags::SQLITE_UTF8, |_| {
+            Ok(OLD_FILE_SALT as i64)
+        })
+        .unwrap();
+        c.create_scalar_function("sds_id_key", 1, FunctionFlags::SQLITE_UTF8, |ctx| {
+            Ok(schema::id_key(OLD_FILE_SALT, ctx.get_raw(0).as_str()?))
+        })
+        .unwrap();
         let tx = c.unchecked_transaction().unwrap();
         for sql in &schema::MIGRATIONS[..version] {
             tx.execute_batch(sql).unwrap();
@@ -1527,7 +1603,7 @@ mod tests {
         std::fs::write(appendfile::path_for(&path), &file).unwrap();
         let expected = journal::replay(mem.load().unwrap(), &[]);
         let mut s = SqliteStore::open(&path).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 4);
+        assert_eq!(s.schema_version().unwrap(), schema::LATEST);
         assert_eq!(s.load().unwrap(), expected);
         drop(s); // folds
         let c = Connection::open(&path).unwrap();
@@ -1556,6 +1632,213 @@ mod tests {
         mem.apply(&cs).unwrap();
         s.drop_channel("ops").unwrap();
         mem.drop_channel("ops").unwrap();
+        let expected = journal::replay(mem.load().unwrap(), &[]);
+        assert_eq!(s.load().unwrap(), expected);
+        drop(s);
+        assert_eq!(SqliteStore::open(&path).unwrap().load().unwrap(), expected);
+    }
+
+    /// A version-4 file's buffered messages and repair entries are migrated
+    /// to version 5 and load as written: dependency lists stay lists until
+    /// the row is rewritten, then become positions in the causal history
+    /// when they can (not for bytes that are not a message); an entry id
+    /// equal to the row's id is no longer stored twice.
+    #[test]
+    fn version_4_file_is_migrated_to_version_5() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.db");
+        let history: Vec<HistoryEntry> = ["m1", "m2", "m0"]
+            .map(|id| HistoryEntry {
+                message_id: id.into(),
+                retrieval_hint: None,
+                sender_id: Some("bob".into()),
+            })
+            .to_vec();
+        let message = sds::store::encode_message("bob", "m3", 3, &history, &Bytes::from("hi"));
+        let incoming = vec![
+            IncomingRecord {
+                id: "m3".into(),
+                message,
+                hint: None,
+                unmet: vec!["m0".into(), "m2".into()],
+                lost: vec!["m1".into()],
+                timeout_at: 9,
+            },
+            IncomingRecord {
+                id: "x".into(),
+                message: Bytes::from("not a message"),
+                hint: Some(Bytes::from("h")),
+                unmet: vec!["y".into()],
+                lost: vec![],
+                timeout_at: 10,
+            },
+        ];
+        let repair_out = vec![
+            RepairOutRecord {
+                id: "m1".into(),
+                entry: history[0].clone(),
+                attempts: 1,
+                due: Some(5),
+                expires_at: 6,
+            },
+            RepairOutRecord {
+                id: "r2".into(),
+                entry: HistoryEntry {
+                    message_id: "other".into(),
+                    retrieval_hint: Some(Bytes::from("hint")),
+                    sender_id: None,
+                },
+                attempts: 2,
+                due: None,
+                expires_at: 7,
+            },
+        ];
+        {
+            let c = file_at_version(&path, 4);
+            c.execute(
+                "INSERT INTO channel (no, channel, dialect, lamport, next_seq, last_broadcast, \
+                 sync_due, rng_state) VALUES (1, 'chat', 0, 1, 2, 3, 4, 5)",
+                [],
+            )
+            .unwrap();
+            let key = |id: &str| schema::id_key(OLD_FILE_SALT, id);
+            for r in &incoming {
+                c.execute(
+                    "INSERT INTO incoming (ch, key, id, message, hint, unmet, lost, timeout_at) \
+                     VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        key(&r.id),
+                        r.id,
+                        &r.message[..],
+                        r.hint.as_deref(),
+                        encode_ids(&r.unmet),
+                        encode_ids(&r.lost),
+                        to_sql(r.timeout_at)
+                    ],
+                )
+                .unwrap();
+            }
+            for r in &repair_out {
+                c.execute(
+                    "INSERT INTO repair_out (ch, key, id, entry_id, entry_hint, entry_sender, \
+                     attempts, due, expires_at) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        key(&r.id),
+                        r.id,
+                        r.entry.message_id,
+                        r.entry.retrieval_hint.as_deref(),
+                        r.entry.sender_id,
+                        r.attempts,
+                        r.due.map(to_sql),
+                        to_sql(r.expires_at)
+                    ],
+                )
+                .unwrap();
+            }
+        }
+        let raw = |sql: &str| -> Vec<(String, Option<Vec<u8>>, i64)> {
+            let c = Connection::open(&path).unwrap();
+            let mut st = c.prepare(sql).unwrap();
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            rows
+        };
+        let loaded = |s: &mut SqliteStore| {
+            let snaps = s.load().unwrap();
+            assert_eq!(snaps.len(), 1);
+            (snaps[0].incoming.clone(), snaps[0].repair_out.clone())
+        };
+        let mut s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), 5);
+        assert_eq!(loaded(&mut s), (incoming.clone(), repair_out.clone()));
+        drop(s);
+        assert_eq!(
+            raw("SELECT id, CAST(entry_id AS BLOB), 0 FROM repair_out ORDER BY id"),
+            vec![
+                ("m1".into(), None, 0),
+                ("r2".into(), Some(b"other".to_vec()), 0)
+            ]
+        );
+        let in_rows = "SELECT id, deps, length(unmet) + length(lost) FROM incoming ORDER BY id";
+        assert_eq!(
+            raw(in_rows),
+            vec![("m3".into(), None, 3 * 3), ("x".into(), None, 2)]
+        );
+        // Rewritten rows: positions where the history has the ids.
+        let mut s = SqliteStore::open(&path).unwrap();
+        s.apply(&ChangeSet {
+            channels: vec![ChannelChanges {
+                channel: "chat".into(),
+                incoming_upserts: incoming.clone(),
+                ..Default::default()
+            }],
+        })
+        .unwrap();
+        drop(s); // folds
+        assert_eq!(
+            raw(in_rows),
+            vec![
+                ("m3".into(), Some(vec![2, 2, 1, 1, 0]), 0),
+                ("x".into(), None, 2)
+            ]
+        );
+        let mut s = SqliteStore::open(&path).unwrap();
+        assert_eq!(loaded(&mut s), (incoming, repair_out));
+        drop(s);
+        // Positions that do not fit the message are a corrupt row.
+        Connection::open(&path)
+            .unwrap()
+            .execute("UPDATE incoming SET deps = X'0109' WHERE id = 'm3'", [])
+            .unwrap();
+        let err = SqliteStore::open(&path).unwrap().load().unwrap_err();
+        assert!(err.0.contains("column deps"), "{err}");
+    }
+
+    /// A change set of more than `DIRECT_BYTES` is written into the tables
+    /// with the pending records in one transaction, not appended: the
+    /// append file is empty afterwards, the tables hold both, and the state
+    /// is the reference store's (also after reopening). A small one after it
+    /// is appended as usual.
+    #[test]
+    fn large_change_set_is_written_into_the_tables_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.db");
+        let append_len = || {
+            std::fs::metadata(appendfile::path_for(&path))
+                .unwrap()
+                .len()
+        };
+        let mut s = SqliteStore::open(&path).unwrap();
+        let mut mem = MemoryStore::new();
+        let small = log_set("c", 0, 3);
+        s.apply(&small).unwrap();
+        mem.apply(&small).unwrap();
+        assert!(append_len() > 0);
+        // Replaces one row of the small set, adds others, deletes another.
+        let mut big = log_set("c", 2, 80);
+        for r in &mut big.channels[0].log_upserts {
+            r.message = Bytes::from(vec![7u8; 64 << 10]);
+        }
+        big.channels[0].log_deletes.push("m0".into());
+        assert!(journal::approx_bytes(&big) >= journal::DIRECT_BYTES);
+        assert!(journal::approx_bytes(&small) < journal::DIRECT_BYTES);
+        s.apply(&big).unwrap();
+        mem.apply(&big).unwrap();
+        assert_eq!(append_len(), 0);
+        let rows: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT count(*) FROM log", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 81);
+        let expected = journal::replay(mem.load().unwrap(), &[]);
+        assert_eq!(s.load().unwrap(), expected);
+        let after = log_set("c", 100, 1);
+        s.apply(&after).unwrap();
+        mem.apply(&after).unwrap();
+        assert!(append_len() > 0);
         let expected = journal::replay(mem.load().unwrap(), &[]);
         assert_eq!(s.load().unwrap(), expected);
         drop(s);
