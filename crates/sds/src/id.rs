@@ -198,6 +198,12 @@ impl<'a> Key<'a> {
     pub fn text(&self) -> &'a str {
         self.text
     }
+
+    /// Whether `id` has this text (see [`hashbrown::Equivalent`]).
+    #[inline]
+    pub fn equivalent(&self, id: &Id) -> bool {
+        hashbrown::Equivalent::equivalent(self, id)
+    }
 }
 
 impl Hash for Key<'_> {

@@ -640,20 +640,25 @@ impl Channel {
             self.cancel_repairs(&id);
         }
         let view = self.decode_bloom(ctx, &msg, dialect);
-        self.review_acks(ctx, &msg, view.as_ref(), dialect);
+        // Each history id hashed once, for every table it is looked up in.
+        let keys: SmallVec<[Key<'_>; 16]> = msg
+            .causal_history
+            .iter()
+            .map(|e| Key::new(e.message_id))
+            .collect();
+        self.review_acks(ctx, &msg, &keys, view.as_ref(), dialect);
         self.process_repair_requests(ctx, &msg, now);
-        self.note_coverage(ctx, &msg, view.as_ref(), dialect, now);
+        self.note_coverage(ctx, &msg, &keys, view.as_ref(), dialect, now);
 
         if kind == MessageKind::Sync {
             self.stats.syncs_received += 1;
             let mut missing: Vec<HistoryEntry> = Vec::new();
             let mut missing_deps: Vec<(Id, Dep)> = Vec::new();
-            for e in &msg.causal_history {
-                let k = Key::new(e.message_id);
-                let (state, known) = self.dep_lookup(&k);
+            for (e, k) in msg.causal_history.iter().zip(&keys) {
+                let (state, known) = self.dep_lookup(k);
                 if matches!(state, DepState::Missing) {
                     let known = known.cloned();
-                    missing_deps.push(self.shared_dep(&k, e, known));
+                    missing_deps.push(self.shared_dep(k, e, known));
                     missing.push(e.to_entry());
                 }
             }
@@ -700,11 +705,10 @@ impl Channel {
         let n_deps = msg.causal_history.len();
         let mut deps: Vec<Dep> = Vec::with_capacity(n_deps);
         let mut dep_ids: SmallVec<[Id; 16]> = SmallVec::new();
-        for (i, e) in msg.causal_history.iter().enumerate() {
-            let k = Key::new(e.message_id);
-            let (state, known) = self.dep_lookup(&k);
+        for (i, (e, k)) in msg.causal_history.iter().zip(&keys).enumerate() {
+            let (state, known) = self.dep_lookup(k);
             let known = known.cloned();
-            let (dep_id, dep) = self.shared_dep(&k, e, known);
+            let (dep_id, dep) = self.shared_dep(k, e, known);
             // A self-reference or a repeated entry is kept (it is part of the
             // message) but not waited for twice (ids compare their hashes
             // first: no text is read unless they match).
@@ -846,11 +850,12 @@ impl Channel {
         &mut self,
         ctx: &mut Ctx<'_>,
         msg: &wire::MessageRef<'_>,
+        keys: &[Key<'_>],
         view: Option<&BloomView<'_>>,
         dialect: Dialect,
     ) {
-        for e in &msg.causal_history {
-            if self.outgoing.remove(e.message_id).is_some() {
+        for (e, k) in msg.causal_history.iter().zip(keys) {
+            if self.outgoing.remove(k).is_some() {
                 persist::touch(&mut self.dirty, Kind::Outgoing, e.message_id);
                 self.stats.acknowledged += 1;
                 ctx.out.events.push_back(Event::Acknowledged {
@@ -921,24 +926,20 @@ impl Channel {
         });
         let hash = self.repair_hash(ctx.cfg);
         for e in &msg.repair_request {
+            let k = Key::new(e.message_id);
             // Someone else asked first: hold our own request back for a round
             // (the spec removes it; we re-arm it so that a lost answer does not
             // stall recovery for good).
-            if self
-                .repair_out
-                .postpone(e.message_id, now + r.retry_interval_ms)
-            {
+            if self.repair_out.postpone(&k, now + r.retry_interval_ms) {
                 persist::touch(&mut self.dirty, Kind::RepairOut, e.message_id);
             }
             let Some(sender) = e.sender_id.filter(|s| !s.is_empty()) else {
                 continue;
             };
-            let Some(entry) = self.log.get(e.message_id) else {
+            let Some(entry) = self.log.get(&k) else {
                 continue;
             };
-            if self.repair_in.contains(e.message_id)
-                || entry.last_seen + r.recent_copy_window_ms > now
-            {
+            if self.repair_in.contains(&k) || entry.last_seen + r.recent_copy_window_ms > now {
                 // Already queued, or a copy went by just now (the answer to
                 // this very request, reordered ahead of it).
                 continue;
@@ -954,7 +955,7 @@ impl Channel {
             }
             let t_resp = now
                 + timing::t_resp_offset(hash, ctx.me.as_bytes(), sender, e.message_id, r.t_max_ms);
-            let rid = Id::from(e.message_id);
+            let rid = Id::with_key(&k);
             persist::touch(&mut self.dirty, Kind::RepairIn, &rid);
             for old in self.repair_in.add(rid, t_resp, r.max_incoming_entries) {
                 persist::touch(&mut self.dirty, Kind::RepairIn, &old);
@@ -988,6 +989,7 @@ impl Channel {
         &mut self,
         ctx: &mut Ctx<'_>,
         msg: &wire::MessageRef<'_>,
+        keys: &[Key<'_>],
         view: Option<&BloomView<'_>>,
         dialect: Dialect,
         now: u64,
@@ -996,7 +998,8 @@ impl Channel {
             let idx = enc_index(encoding_of(dialect));
             let dirty = &mut self.dirty;
             self.own_news.retain(|id, hashes| {
-                let named = msg.causal_history.iter().any(|e| *e.message_id == **id);
+                // Hashes first: no id text is read unless one matches.
+                let named = keys.iter().any(|k| k.equivalent(id));
                 let covered = named || view.is_some_and(|v| v.contains(&hashes[idx]));
                 if covered {
                     persist::touch(dirty, Kind::OwnNews, id);
@@ -1006,12 +1009,8 @@ impl Channel {
         }
         if !self.unannounced_set.is_empty() {
             let mut removed = false;
-            for e in &msg.causal_history {
-                if self
-                    .unannounced_set
-                    .remove(&Key::new(e.message_id))
-                    .is_some()
-                {
+            for (e, k) in msg.causal_history.iter().zip(keys) {
+                if self.unannounced_set.remove(k).is_some() {
                     persist::touch(&mut self.dirty, Kind::Unannounced, e.message_id);
                     removed = true;
                 }
