@@ -15,16 +15,7 @@ pub(crate) fn from_sql(v: i64) -> u64 {
 pub(crate) fn encode_ids(ids: &[String]) -> Vec<u8> {
     let mut out = Vec::with_capacity(ids.iter().map(|s| s.len() + 2).sum());
     for id in ids {
-        let mut n = id.len() as u64;
-        loop {
-            let b = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(b);
-                break;
-            }
-            out.push(b | 0x80);
-        }
+        put_varint(&mut out, id.len() as u64);
         out.extend_from_slice(id.as_bytes());
     }
     out
@@ -34,21 +25,7 @@ pub(crate) fn encode_ids(ids: &[String]) -> Vec<u8> {
 pub(crate) fn decode_ids(mut bytes: &[u8]) -> Option<Vec<String>> {
     let mut out = Vec::new();
     while !bytes.is_empty() {
-        let mut len: u64 = 0;
-        let mut shift = 0u32;
-        loop {
-            let (&b, rest) = bytes.split_first()?;
-            bytes = rest;
-            if shift > 56 {
-                return None;
-            }
-            len |= u64::from(b & 0x7f) << shift;
-            shift += 7;
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
-        let len = usize::try_from(len).ok()?;
+        let len = usize::try_from(get_varint(&mut bytes)?).ok()?;
         if len > bytes.len() {
             return None;
         }
