@@ -324,6 +324,31 @@ mod tests {
         assert_eq!(x.key().hash, k.hash);
     }
 
+    /// Two different texts with the same hash (forced: a real collision of
+    /// the seeded hash cannot be produced on purpose) stay two ids.
+    #[test]
+    fn equal_hashes_still_compare_texts() {
+        let a = Id {
+            hash: 7,
+            text: ArcStr::from("a"),
+        };
+        let b = Id {
+            hash: 7,
+            text: ArcStr::from("b"),
+        };
+        assert_ne!(a, b);
+        let mut m: IdMap<u32> = IdMap::default();
+        m.insert(a.clone(), 1);
+        m.insert(b.clone(), 2);
+        assert_eq!(m.len(), 2);
+        assert_eq!(m.get(&a), Some(&1));
+        assert_eq!(m.get(&b), Some(&2));
+        let kb = Key { hash: 7, text: "b" };
+        assert_eq!(m.get(&kb), Some(&2));
+        assert_eq!(m.get(&Key { hash: 7, text: "c" }), None);
+        assert!(!Key { hash: 7, text: "a" }.equivalent(&b));
+    }
+
     #[test]
     fn order_is_bytewise_text_order() {
         let mut v: Vec<Id> = ["b", "ab", "a", "ba"].into_iter().map(Id::from).collect();
