@@ -28,7 +28,7 @@ use std::sync::Arc;
 pub(crate) use crate::id::Id;
 use crate::id::{IdMap, IdSet, Key};
 
-/// An owned copy of an id: `Arc<str>::to_string` goes through the
+/// An owned copy of an id: `to_string` on an [`Id`] goes through the
 /// formatting machinery (`Display`), a plain copy does not.
 #[inline]
 pub(crate) fn owned(id: &str) -> String {
