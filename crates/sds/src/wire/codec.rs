@@ -526,8 +526,74 @@ fn decode_message<'a>(
     Ok(msg)
 }
 
+/// The usual layout of a history entry, read without the general field
+/// loop: the id (field 1), an optional hint (field 2) and an optional sender
+/// (field 3), in that order, each once, with one-byte lengths, within the
+/// limits and valid UTF-8. Anything else (`None`) goes to the general
+/// decoder, which gives the same result for this layout and the errors for
+/// the rest.
+#[inline]
+fn entry_fast<'a>(
+    input: &'a Bytes,
+    start: usize,
+    end: usize,
+    nim: bool,
+    limits: &Limits,
+) -> Option<HistoryEntryRef<'a>> {
+    let buf: &'a [u8] = input;
+    let b = buf.get(start..end)?;
+    // One field: (value range within `b`, position after it).
+    let field = |at: usize, tag: u8, max: usize| -> Option<(usize, usize)> {
+        if *b.get(at)? != tag {
+            return None;
+        }
+        let len = usize::from(*b.get(at + 1)?);
+        if len >= 0x80 || len > max || at + 2 + len > b.len() {
+            return None;
+        }
+        Some((at + 2, at + 2 + len))
+    };
+    let (s, e) = field(0, 0x0a, limits.max_id_len)?;
+    let message_id = std::str::from_utf8(b.get(s..e)?).ok()?;
+    let mut at = e;
+    let mut entry = HistoryEntryRef {
+        message_id,
+        retrieval_hint: None,
+        sender_id: None,
+    };
+    if b.get(at) == Some(&0x12) {
+        let (s, e) = field(at, 0x12, limits.max_hint_len)?;
+        entry.retrieval_hint = (!nim || e > s).then(|| input.slice(start + s..start + e));
+        at = e;
+    }
+    if b.get(at) == Some(&0x1a) {
+        let (s, e) = field(at, 0x1a, limits.max_id_len)?;
+        let sender = std::str::from_utf8(b.get(s..e)?).ok()?;
+        entry.sender_id = (!nim || !sender.is_empty()).then_some(sender);
+        at = e;
+    }
+    (at == b.len()).then_some(entry)
+}
+
 /// Decodes the history entry in `input[start..end]`, whose field tag is at `entry_tag_at`.
 fn decode_entry<'a>(
+    input: &'a Bytes,
+    start: usize,
+    end: usize,
+    dialect: Dialect,
+    list: List,
+    limits: &Limits,
+    entry_tag_at: usize,
+) -> Result<HistoryEntryRef<'a>, DecodeError> {
+    let nim = dialect == Dialect::Nim;
+    if let Some(entry) = entry_fast(input, start, end, nim, limits) {
+        return Ok(entry);
+    }
+    decode_entry_fields(input, start, end, dialect, list, limits, entry_tag_at)
+}
+
+/// [`decode_entry`] by the general field loop.
+fn decode_entry_fields<'a>(
     input: &'a Bytes,
     start: usize,
     end: usize,
@@ -828,6 +894,61 @@ mod tests {
             let mut r = Reader::new(&out, 0, out.len());
             assert_eq!(r.varint(Site::Tag { within: "test" }).unwrap(), v);
         }
+    }
+
+    /// Whatever the fast path accepts, the general loop decodes to the same
+    /// entry (random bytes, biased towards the usual layout).
+    #[test]
+    fn entry_fast_path_agrees_with_the_field_loop() {
+        use proptest::prelude::*;
+        let field = |tag: u8, v: &[u8]| {
+            let mut out = vec![tag, v.len() as u8];
+            out.extend_from_slice(v);
+            out
+        };
+        let strat = (
+            proptest::collection::vec(any::<u8>(), 0..70),
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..20)),
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..70)),
+            proptest::collection::vec(any::<u8>(), 0..4),
+            any::<bool>(),
+            any::<bool>(),
+        );
+        let mut runner = proptest::test_runner::TestRunner::default();
+        runner
+            .run(&strat, |(id, hint, sender, junk, ascii, nim)| {
+                let fix = |v: Vec<u8>| -> Vec<u8> {
+                    if ascii {
+                        v.into_iter().map(|b| b'a' + b % 26).collect()
+                    } else {
+                        v
+                    }
+                };
+                let mut b = field(0x0a, &fix(id));
+                if let Some(h) = hint {
+                    b.extend(field(0x12, &h));
+                }
+                if let Some(s) = sender {
+                    b.extend(field(0x1a, &fix(s)));
+                }
+                if junk.first().is_some_and(|x| x % 4 == 0) {
+                    b.extend(&junk);
+                }
+                let input = Bytes::from(b);
+                let limits = Limits {
+                    max_id_len: 64,
+                    ..Limits::default()
+                };
+                let dialect = if nim { Dialect::Nim } else { Dialect::Spec };
+                let n = input.len();
+                if let Some(fast) = entry_fast(&input, 0, n, nim, &limits) {
+                    let slow =
+                        decode_entry_fields(&input, 0, n, dialect, List::History, &limits, 0);
+                    prop_assert_eq!(Ok(fast), slow);
+                }
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[test]
