@@ -188,3 +188,42 @@ fn lost_dependencies_are_reported_then_dependents_delivered_in_order() {
     assert!(b.channel_state("c").unwrap().incoming.is_empty());
     assert_eq!(b.stats().lost, 1);
 }
+
+/// A message naming itself in its causal history is not held back by it, and
+/// one naming a missing message twice is released by that message's arrival
+/// (the entries are kept, but waited for once).
+#[test]
+fn self_references_and_repeated_entries_are_waited_for_once() {
+    let entry = |id: &str| sds::wire::HistoryEntry {
+        message_id: id.into(),
+        retrieval_hint: None,
+        sender_id: Some("x".into()),
+    };
+    let msg = |id: &str, history: Vec<sds::wire::HistoryEntry>| {
+        sds::wire::encode(
+            &sds::wire::Message {
+                sender_id: "x".into(),
+                message_id: id.into(),
+                channel_id: "c".into(),
+                lamport_timestamp: Some(T0),
+                causal_history: history,
+                content: Some(bytes::Bytes::from_static(b"x")),
+                ..Default::default()
+            },
+            sds::Dialect::Spec,
+        )
+        .unwrap()
+    };
+    let mut b = Participant::new("b", Config::default()).unwrap();
+    let r = b
+        .receive(msg("self", vec![entry("self")]), None, T0)
+        .unwrap();
+    assert_eq!(r, Received::Delivered);
+    let r = b
+        .receive(msg("twice", vec![entry("m0"), entry("m0")]), None, T0)
+        .unwrap();
+    assert_eq!(r, Received::Buffered { missing: 1 });
+    let r = b.receive(msg("m0", vec![]), None, T0 + 1).unwrap();
+    assert_eq!(r, Received::Delivered);
+    assert_eq!(delivered_ids(&drain(&mut b)), vec!["self", "m0", "twice"]);
+}
