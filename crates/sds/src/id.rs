@@ -132,12 +132,6 @@ impl PartialEq for Id {
 
 impl Eq for Id {}
 
-impl PartialEq<str> for Id {
-    fn eq(&self, other: &str) -> bool {
-        *self.text == *other
-    }
-}
-
 impl Hash for Id {
     /// Writes the carried hash: tables keyed by ids use [`PassThrough`].
     #[inline]
@@ -197,6 +191,12 @@ impl<'a> Key<'a> {
     #[inline]
     pub fn text(&self) -> &'a str {
         self.text
+    }
+
+    /// Whether both keys have the same text (hashes first).
+    #[inline]
+    pub fn same(&self, other: &Key<'_>) -> bool {
+        self.hash == other.hash && self.text == other.text
     }
 
     /// Whether `id` has this text (see [`hashbrown::Equivalent`]).

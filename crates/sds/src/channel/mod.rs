@@ -704,15 +704,14 @@ impl Channel {
         let mut missing_deps: Vec<(Id, Dep)> = Vec::new();
         let n_deps = msg.causal_history.len();
         let mut deps: Vec<Dep> = Vec::with_capacity(n_deps);
-        let mut dep_ids: SmallVec<[Id; 16]> = SmallVec::new();
         for (i, (e, k)) in msg.causal_history.iter().zip(&keys).enumerate() {
             let (state, known) = self.dep_lookup(k);
             let known = known.cloned();
             let (dep_id, dep) = self.shared_dep(k, e, known);
             // A self-reference or a repeated entry is kept (it is part of the
-            // message) but not waited for twice (ids compare their hashes
-            // first: no text is read unless they match).
-            let repeated = dep_id == id || dep_ids.contains(&dep_id);
+            // message) but not waited for twice. The keys compare hashes
+            // first, and their texts are in the message buffer at hand.
+            let repeated = k.equivalent(&id) || keys[..i].iter().any(|p| p.same(k));
             if !repeated {
                 if unmet.is_empty() && !matches!(state, DepState::Present) {
                     // At most one per remaining entry: one allocation, not
@@ -730,7 +729,6 @@ impl Channel {
                 }
             }
             deps.push(dep);
-            dep_ids.push(dep_id);
         }
         let sender_id = self.sender_key(msg.sender_id);
         let stored = Arc::new(StoredMessage {
