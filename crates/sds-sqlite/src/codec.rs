@@ -65,11 +65,12 @@ fn get_varint(bytes: &mut &[u8]) -> Option<u64> {
     }
 }
 
-/// The ids of a stored message's causal history (in order), or `None` if
-/// the bytes are not a message (`sds::store::encode_message`).
-pub(crate) fn history_ids(message: &bytes::Bytes) -> Option<Vec<String>> {
-    let m = sds::store::decode_message(message).ok()?;
-    Some(m.causal_history.into_iter().map(|e| e.message_id).collect())
+/// The ids of a stored message's causal history (in order), borrowed from
+/// its bytes, or `None` if the bytes are not a message
+/// (`sds::store::encode_message` writes the spec dialect, without limits).
+pub(crate) fn history_ids(message: &bytes::Bytes) -> Option<Vec<&str>> {
+    let m = sds::wire::decode_ref_as(message, sds::Dialect::Spec, &sds::wire::Limits::NONE).ok()?;
+    Some(m.causal_history.iter().map(|e| e.message_id).collect())
 }
 
 /// A buffered message's unmet and lost dependencies as positions in its
@@ -79,7 +80,7 @@ pub(crate) fn history_ids(message: &bytes::Bytes) -> Option<Vec<String>> {
 /// (~65 bytes each). `None` if both lists are empty or some id is not in
 /// the history (the ids are then stored as they are).
 pub(crate) fn encode_deps(
-    history: &[String],
+    history: &[impl AsRef<str>],
     unmet: &[String],
     lost: &[String],
 ) -> Option<Vec<u8>> {
@@ -89,13 +90,13 @@ pub(crate) fn encode_deps(
     let index: Option<std::collections::HashMap<&str, usize>> = (history.len() > 32).then(|| {
         let mut m = std::collections::HashMap::with_capacity(history.len());
         for (i, h) in history.iter().enumerate() {
-            m.entry(h.as_str()).or_insert(i);
+            m.entry(h.as_ref()).or_insert(i);
         }
         m
     });
     let position = |id: &String| match &index {
         Some(m) => m.get(id.as_str()).copied(),
-        None => history.iter().position(|h| h == id),
+        None => history.iter().position(|h| h.as_ref() == id),
     };
     let mut out = Vec::with_capacity(2 + unmet.len() + lost.len());
     for list in [unmet, lost] {
@@ -111,7 +112,7 @@ pub(crate) fn encode_deps(
 /// lost); `None` if the bytes are not such positions.
 pub(crate) fn decode_deps(
     mut bytes: &[u8],
-    history: &[String],
+    history: &[impl AsRef<str>],
 ) -> Option<(Vec<String>, Vec<String>)> {
     let mut lists = [Vec::new(), Vec::new()];
     for list in &mut lists {
@@ -121,7 +122,7 @@ pub(crate) fn decode_deps(
         }
         for _ in 0..n {
             let at = usize::try_from(get_varint(&mut bytes)?).ok()?;
-            list.push(history.get(at)?.clone());
+            list.push(history.get(at)?.as_ref().to_owned());
         }
     }
     if !bytes.is_empty() {

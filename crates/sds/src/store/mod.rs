@@ -321,14 +321,6 @@ pub fn encode_message(
 
 /// Decodes [`encode_message`]'s output.
 pub fn decode_message(bytes: &Bytes) -> Result<crate::wire::Message, StoreError> {
-    let limits = crate::wire::Limits {
-        max_message_bytes: usize::MAX,
-        max_causal_history: usize::MAX,
-        max_repair_request: usize::MAX,
-        max_id_len: usize::MAX,
-        max_hint_len: usize::MAX,
-        max_bloom_bytes: usize::MAX,
-    };
-    crate::wire::decode_as(bytes.clone(), Dialect::Spec, &limits)
+    crate::wire::decode_as(bytes.clone(), Dialect::Spec, &crate::wire::Limits::NONE)
         .map_err(|e| StoreError(format!("stored message does not decode: {e}")))
 }

@@ -392,6 +392,16 @@ pub fn decode_as(bytes: Bytes, dialect: Dialect, limits: &Limits) -> Result<Mess
     decode_message(&bytes, dialect, limits).map(|m| m.to_message())
 }
 
+/// Like [`decode_as`], without copying anything (see [`decode_ref`]).
+pub fn decode_ref_as<'a>(
+    bytes: &'a Bytes,
+    dialect: Dialect,
+    limits: &Limits,
+) -> Result<MessageRef<'a>, DecodeError> {
+    check_size(bytes, limits)?;
+    decode_message(bytes, dialect, limits)
+}
+
 /// Like [`decode`], without copying anything: ids are `&str`s borrowed from
 /// `bytes`, hints, the bloom filter and the content are [`Bytes::slice`]s of
 /// it. Same rules, limits and errors as [`decode`].

@@ -223,6 +223,19 @@ pub struct Limits {
     pub max_bloom_bytes: usize,
 }
 
+impl Limits {
+    /// No limit at all: for bytes this process wrote itself (a store's
+    /// copies of messages), never for bytes from the network.
+    pub const NONE: Limits = Limits {
+        max_message_bytes: usize::MAX,
+        max_causal_history: usize::MAX,
+        max_repair_request: usize::MAX,
+        max_id_len: usize::MAX,
+        max_hint_len: usize::MAX,
+        max_bloom_bytes: usize::MAX,
+    };
+}
+
 impl Default for Limits {
     /// Generous enough for everything both peers send by default
     /// (`@waku/sds`: 200 history entries and an 18 752-byte bloom; nim-sds:
@@ -260,5 +273,5 @@ pub struct DecodedRef<'a> {
 mod codec;
 mod error;
 
-pub use codec::{decode, decode_as, decode_ref, encode, encode_into, encoded_len};
+pub use codec::{decode, decode_as, decode_ref, decode_ref_as, encode, encode_into, encoded_len};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError, Site};
