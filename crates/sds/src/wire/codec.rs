@@ -357,9 +357,12 @@ fn detect(buf: &[u8]) -> Dialect {
 
 /// Number of well-formed top-level fields numbered `number` from `from` on
 /// (stops at the first malformed tag; the decoder reports it).
-fn count_fields(buf: &[u8], from: usize, number: u32) -> usize {
+fn count_fields(buf: &[u8], from: usize, number: u32) -> (usize, usize) {
     let mut r = Reader::new(buf, from, buf.len());
     let mut n = 0;
+    // End of the run of consecutive fields `number` starting at `from`.
+    let mut run_end = from;
+    let mut in_run = true;
     while !r.at_end() {
         let tag_at = r.pos;
         let Ok((num, wire_type)) = r.tag(WITHIN_MESSAGE) else {
@@ -373,8 +376,49 @@ fn count_fields(buf: &[u8], from: usize, number: u32) -> usize {
         if r.skip(site, wire_type, tag_at).is_err() {
             break;
         }
+        in_run &= num == number;
+        if in_run {
+            run_end = r.pos;
+        }
     }
-    n
+    (n, run_end)
+}
+
+/// A stretch of the input already known to be valid UTF-8, and where it
+/// starts: the strings of the history entries inside it are sliced from it
+/// instead of being validated one by one.
+///
+/// The usual causal history (ids and sender ids of ASCII characters, no
+/// binary hints, one-byte lengths) is ASCII as a whole, tags and lengths
+/// included, so one validation of the whole run costs less than twenty
+/// short ones. A slice of valid UTF-8 that starts and ends on character
+/// boundaries is valid UTF-8; [`str::get`] checks the boundaries.
+#[derive(Clone, Copy)]
+struct Checked<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Checked<'a> {
+    /// The text of `buf[start..end]`, if it lies inside the checked stretch
+    /// (`None` otherwise, or when it does not start and end on character
+    /// boundaries: then it is not valid UTF-8 on its own).
+    #[inline]
+    fn get(&self, start: usize, end: usize) -> Option<&'a str> {
+        let s = start.checked_sub(self.at)?;
+        let e = end.checked_sub(self.at)?;
+        self.text.get(s..e)
+    }
+}
+
+/// The text of `b`, from the checked stretch when it covers `b` (which
+/// starts at `at` in the input), else validated on its own.
+#[inline]
+fn text_of<'a>(b: &'a [u8], at: usize, checked: Option<Checked<'a>>) -> Option<&'a str> {
+    match checked {
+        Some(c) if at >= c.at && at + b.len() <= c.at + c.text.len() => c.get(at, at + b.len()),
+        _ => std::str::from_utf8(b).ok(),
+    }
 }
 
 /// Decodes one message, detecting its dialect (see the module documentation for the rule).
@@ -423,6 +467,8 @@ fn decode_message<'a>(
     let mut msg = MessageRef::default();
     let (mut has_id, mut has_lamport, mut has_channel, mut has_content) =
         (false, false, false, false);
+    // The run of history entries, validated as a whole (see `Checked`).
+    let mut history_text: Option<Checked<'a>> = None;
 
     while !r.at_end() {
         let tag_at = r.pos;
@@ -469,16 +515,26 @@ fn decode_message<'a>(
                         },
                     ));
                 }
-                let entry =
-                    decode_entry(input, start, end, dialect, List::History, limits, tag_at)?;
                 if msg.causal_history.is_empty() {
                     // One exact allocation (growing by doubling cost a large
                     // reallocation per message); the count is bounded by the
                     // input and the limit.
-                    let n = count_fields(buf, tag_at, Field::History.number(dialect));
+                    let (n, run_end) = count_fields(buf, tag_at, Field::History.number(dialect));
                     msg.causal_history
                         .reserve_exact(n.min(limits.max_causal_history));
+                    history_text = std::str::from_utf8(&buf[tag_at..run_end])
+                        .ok()
+                        .map(|text| Checked { text, at: tag_at });
                 }
+                let entry = decode_entry(
+                    input,
+                    (start, end),
+                    dialect,
+                    List::History,
+                    limits,
+                    tag_at,
+                    history_text,
+                )?;
                 msg.causal_history.push(entry);
             }
             Field::Repair => {
@@ -490,7 +546,15 @@ fn decode_message<'a>(
                         },
                     ));
                 }
-                let entry = decode_entry(input, start, end, dialect, List::Repair, limits, tag_at)?;
+                let entry = decode_entry(
+                    input,
+                    (start, end),
+                    dialect,
+                    List::Repair,
+                    limits,
+                    tag_at,
+                    None,
+                )?;
                 msg.repair_request.push(entry);
             }
             Field::Bloom => {
@@ -549,6 +613,7 @@ fn entry_fast<'a>(
     end: usize,
     nim: bool,
     limits: &Limits,
+    checked: Option<Checked<'a>>,
 ) -> Option<HistoryEntryRef<'a>> {
     let buf: &'a [u8] = input;
     let b = buf.get(start..end)?;
@@ -564,7 +629,7 @@ fn entry_fast<'a>(
         Some((at + 2, at + 2 + len))
     };
     let (s, e) = field(0, 0x0a, limits.max_id_len)?;
-    let message_id = std::str::from_utf8(b.get(s..e)?).ok()?;
+    let message_id = text_of(b.get(s..e)?, start + s, checked)?;
     let mut at = e;
     let mut entry = HistoryEntryRef {
         message_id,
@@ -578,25 +643,27 @@ fn entry_fast<'a>(
     }
     if b.get(at) == Some(&0x1a) {
         let (s, e) = field(at, 0x1a, limits.max_id_len)?;
-        let sender = std::str::from_utf8(b.get(s..e)?).ok()?;
+        let sender = text_of(b.get(s..e)?, start + s, checked)?;
         entry.sender_id = (!nim || !sender.is_empty()).then_some(sender);
         at = e;
     }
     (at == b.len()).then_some(entry)
 }
 
-/// Decodes the history entry in `input[start..end]`, whose field tag is at `entry_tag_at`.
+/// Decodes the history entry in `input[start..end]`, whose field tag is at
+/// `entry_tag_at`; `checked` is a validated stretch of the input around it,
+/// if any.
 fn decode_entry<'a>(
     input: &'a Bytes,
-    start: usize,
-    end: usize,
+    (start, end): (usize, usize),
     dialect: Dialect,
     list: List,
     limits: &Limits,
     entry_tag_at: usize,
+    checked: Option<Checked<'a>>,
 ) -> Result<HistoryEntryRef<'a>, DecodeError> {
     let nim = dialect == Dialect::Nim;
-    if let Some(entry) = entry_fast(input, start, end, nim, limits) {
+    if let Some(entry) = entry_fast(input, start, end, nim, limits, checked) {
         return Ok(entry);
     }
     decode_entry_fields(input, start, end, dialect, list, limits, entry_tag_at)
@@ -951,14 +1018,69 @@ mod tests {
                 };
                 let dialect = if nim { Dialect::Nim } else { Dialect::Spec };
                 let n = input.len();
-                if let Some(fast) = entry_fast(&input, 0, n, nim, &limits) {
-                    let slow =
-                        decode_entry_fields(&input, 0, n, dialect, List::History, &limits, 0);
-                    prop_assert_eq!(Ok(fast), slow);
+                let slow = || decode_entry_fields(&input, 0, n, dialect, List::History, &limits, 0);
+                let fast = entry_fast(&input, 0, n, nim, &limits, None);
+                if let Some(fast) = &fast {
+                    prop_assert_eq!(Ok(fast.clone()), slow());
+                }
+                // With the whole entry validated beforehand (as a run of
+                // entries is), the strings are sliced instead: the same
+                // entry, accepted in the same cases.
+                if let Ok(text) = std::str::from_utf8(&input) {
+                    let checked = Some(Checked { text, at: 0 });
+                    prop_assert_eq!(entry_fast(&input, 0, n, nim, &limits, checked), fast);
                 }
                 Ok(())
             })
             .unwrap();
+    }
+
+    /// History runs that are not ASCII: multi-byte ids, binary hints (the
+    /// run is then not valid UTF-8 as a whole) and an invalid id, which is
+    /// still reported where it is.
+    #[test]
+    fn history_runs_beyond_ascii() {
+        let entry = |id: &str, hint: Option<&[u8]>, sender: Option<&str>| HistoryEntry {
+            message_id: id.into(),
+            retrieval_hint: hint.map(Bytes::copy_from_slice),
+            sender_id: sender.map(str::to_string),
+        };
+        let mut msg = Message {
+            sender_id: "ß-sender".into(),
+            message_id: "m".into(),
+            channel_id: "c".into(),
+            lamport_timestamp: Some(1),
+            causal_history: vec![
+                entry("idé-1", None, Some("ünï")),
+                entry("id-2", None, Some("plain")),
+                entry("日本-3", None, None),
+            ],
+            bloom_filter: None,
+            repair_request: vec![],
+            content: Some(Bytes::from_static(b"x")),
+        };
+        let limits = Limits::default();
+        for hint in [None, Some(&[0xff, 0xc3, 0x00][..])] {
+            msg.causal_history[1].retrieval_hint = hint.map(Bytes::copy_from_slice);
+            let bytes = Bytes::from(encode(&msg, Dialect::Spec).unwrap());
+            let got = decode_as(bytes, Dialect::Spec, &limits).unwrap();
+            assert_eq!(got, msg);
+        }
+        // The second entry's id made invalid: the same error with or without
+        // a binary hint elsewhere in the run.
+        msg.causal_history[1].message_id = "id-Z".into();
+        for hint in [None, Some(&[0xff][..])] {
+            msg.causal_history[0].retrieval_hint = hint.map(Bytes::copy_from_slice);
+            let mut raw = encode(&msg, Dialect::Spec).unwrap();
+            let at = raw.windows(4).position(|w| w == b"id-Z").unwrap() + 3;
+            raw[at] = 0xc3; // a lead byte followed by `\x1a` (the sender tag)
+            let err = decode_as(Bytes::from(raw), Dialect::Spec, &limits).unwrap_err();
+            assert!(
+                matches!(err.kind, DecodeErrorKind::InvalidUtf8 { .. }),
+                "{err:?}"
+            );
+            assert_eq!(err.offset, at);
+        }
     }
 
     #[test]
