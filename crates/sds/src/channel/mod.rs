@@ -631,9 +631,12 @@ impl Channel {
         // buffered messages wait for it: later lookups by this id then
         // compare pointers, not 64-byte strings.
         let key = Key::new(msg.message_id);
-        let id: Id = match self.incoming.waited_key(&key) {
-            Some(k) if kind == MessageKind::Content => k.clone(),
-            _ => Id::with_key(&key),
+        // One probe of the incoming buffer, for the shared id and for the
+        // duplicate check below (nothing in between changes the buffer).
+        let (id, buffered): (Id, bool) = match self.incoming.lookup(&key) {
+            Some(Known::Buffered(k)) if kind == MessageKind::Content => (k.clone(), true),
+            Some(Known::Waited(k)) if kind == MessageKind::Content => (k.clone(), false),
+            _ => (Id::with_key(&key), false),
         };
         if kind == MessageKind::Content {
             // Arrival by any path cancels our own request and our pending answer.
@@ -675,7 +678,7 @@ impl Channel {
             }
             None => false,
         };
-        if logged || self.incoming.contains(&id) || self.evicted.contains(&id) {
+        if logged || buffered || self.evicted.contains(&id) {
             self.stats.duplicates += 1;
             return Received::Duplicate;
         }
@@ -723,6 +726,11 @@ impl Channel {
                     DepState::Waiting => unmet.push(dep_id.clone()),
                     DepState::Missing => {
                         unmet.push(dep_id.clone());
+                        if missing.is_empty() {
+                            // As for `unmet`: one allocation each.
+                            missing.reserve_exact(n_deps - i);
+                            missing_deps.reserve_exact(n_deps - i);
+                        }
                         missing_deps.push((dep_id.clone(), dep.clone()));
                         missing.push(e.to_entry());
                     }
@@ -1040,15 +1048,11 @@ impl Channel {
         &mut self,
         ctx: &mut Ctx<'_>,
         first: Option<(Arc<StoredMessage>, Option<Bytes>, Vec<String>)>,
-        ready: Vec<Id>,
+        ready: Vec<(u64, Id)>,
         now: u64,
     ) {
-        let mut heap: BinaryHeap<Reverse<(u64, Id)>> = BinaryHeap::new();
-        for id in ready {
-            if let Some(b) = self.incoming.get(&id) {
-                heap.push(Reverse((b.msg.lamport, id)));
-            }
-        }
+        // Ids no longer buffered are skipped when popped.
+        let mut heap: BinaryHeap<Reverse<(u64, Id)>> = ready.into_iter().map(Reverse).collect();
         let mut next = first;
         loop {
             let (msg, hint, lost) = match next.take() {
@@ -1071,9 +1075,7 @@ impl Channel {
                 .incoming
                 .resolve(&id, false, |w| persist::touch(dirty, Kind::Incoming, w));
             for r in ready {
-                if let Some(b) = self.incoming.get(&r) {
-                    heap.push(Reverse((b.msg.lamport, r)));
-                }
+                heap.push(Reverse(r));
             }
         }
     }
@@ -1135,7 +1137,7 @@ impl Channel {
     /// A dependency that will not be delivered here (marked met, lost or too
     /// old): remembered as met, its repairs cancelled, and the buffered
     /// messages it releases returned (with it listed as lost when `lost`).
-    fn settle(&mut self, ctx: &Ctx<'_>, id: &Id, lost: bool) -> Vec<Id> {
+    fn settle(&mut self, ctx: &Ctx<'_>, id: &Id, lost: bool) -> Vec<(u64, Id)> {
         self.remember_met(ctx, id);
         self.cancel_repairs(id);
         let dirty = &mut self.dirty;
@@ -1267,8 +1269,8 @@ impl Channel {
             self.cascade(ctx, None, ready, now);
             // A dependency cycle (only a misbehaving peer makes one): give up
             // the remaining dependencies of this message alone.
-            if self.incoming.force_lost(&id) {
-                self.cascade(ctx, None, vec![id], now);
+            if let Some(lamport) = self.incoming.force_lost(&id) {
+                self.cascade(ctx, None, vec![(lamport, id)], now);
             }
         }
     }

@@ -433,17 +433,6 @@ impl Incoming {
         }
     }
 
-    /// The shared id of a dependency some buffered message waits for.
-    pub fn waited_key(&self, id: &(impl AsKey + ?Sized)) -> Option<&Id> {
-        if self.nodes.is_empty() {
-            return None;
-        }
-        self.nodes
-            .get_key_value(&id.as_key())
-            .filter(|(_, n)| !n.waiters.is_empty())
-            .map(|(k, _)| k)
-    }
-
     pub fn insert(&mut self, b: Buffered, timeout_at: u64) {
         let id = b.msg.id.clone();
         for dep in &b.unmet {
@@ -503,8 +492,15 @@ impl Incoming {
 
     /// Marks `dep` as resolved (present, or lost when `lost`) for every
     /// message waiting for it; returns those that have nothing left to wait
-    /// for, and passes every changed message to `touched`.
-    pub fn resolve(&mut self, dep: &Id, lost: bool, mut touched: impl FnMut(&Id)) -> Vec<Id> {
+    /// for (with their lamport timestamps: the caller orders them by it
+    /// without looking them up again), and passes every changed message to
+    /// `touched`.
+    pub fn resolve(
+        &mut self,
+        dep: &Id,
+        lost: bool,
+        mut touched: impl FnMut(&Id),
+    ) -> Vec<(u64, Id)> {
         let mut ready = Vec::new();
         if self.nodes.is_empty() {
             return ready;
@@ -536,7 +532,7 @@ impl Incoming {
                         b.lost.push(super::owned(dep));
                     }
                     if b.unmet.is_empty() {
-                        ready.push(w);
+                        ready.push((b.msg.lamport, w));
                     }
                 }
             }
@@ -545,23 +541,22 @@ impl Incoming {
     }
 
     /// Resolves every unmet dependency of one message as lost, for that
-    /// message only (used to break dependency cycles).
-    pub fn force_lost(&mut self, id: &(impl AsKey + ?Sized)) -> bool {
+    /// message only (used to break dependency cycles); returns its lamport
+    /// timestamp, or `None` if it is not buffered.
+    pub fn force_lost(&mut self, id: &(impl AsKey + ?Sized)) -> Option<u64> {
         let key = id.as_key();
-        let Some(b) = self
+        let b = self
             .nodes
             .get_mut(&key)
             .and_then(|n| n.slot.as_mut())
-            .map(|s| &mut s.b)
-        else {
-            return false;
-        };
+            .map(|s| &mut s.b)?;
+        let lamport = b.msg.lamport;
         let unmet = std::mem::take(&mut b.unmet);
         b.lost.extend(unmet.iter().map(|d| super::owned(d)));
         for dep in &unmet {
             self.unwait(dep, key.text());
         }
-        true
+        Some(lamport)
     }
 
     /// Ids of buffered messages (unordered).
