@@ -17,6 +17,7 @@
 //! The scenario format is described in `docs/sim.md`.
 #![deny(missing_docs)]
 
+mod calendar;
 pub mod checker;
 mod fasthash;
 pub mod network;

@@ -1,6 +1,7 @@
 //! The discrete-event engine: participants, event queue, network, store node,
 //! workload, churn, metrics and invariants.
 
+use crate::calendar::Calendar;
 use crate::checker::{Checker, Violation, ViolationKind};
 use crate::fasthash::FastMap;
 use crate::network::{LinkOutcome, Network};
@@ -138,7 +139,7 @@ pub struct Simulation {
     now: u64,
     end: u64,
     /// Participant and store events.
-    queue: BinaryHeap<Item>,
+    queue: Calendar<Ev>,
     /// Sends, churn and samples (they end a window).
     globals: BinaryHeap<Item>,
     /// The current window's events, replayed in global order.
@@ -313,7 +314,7 @@ impl Simulation {
             epoch,
             now: 0,
             end: sc.end_ms(),
-            queue: BinaryHeap::new(),
+            queue: Calendar::new(),
             globals: BinaryHeap::new(),
             window: BinaryHeap::new(),
             in_window: false,
@@ -416,7 +417,7 @@ impl Simulation {
             };
             self.window.push(Item { time, seq, ev });
         } else {
-            self.queue.push(Item { time, seq, ev });
+            self.queue.push(time, seq, ev);
         }
     }
 
@@ -1004,7 +1005,7 @@ impl Simulation {
         let wall = Instant::now();
         loop {
             let g = self.globals.peek().map(|i| (i.time, i.seq));
-            let l = self.queue.peek().map(|i| (i.time, i.seq));
+            let l = self.queue.peek();
             let global_first = match (g, l) {
                 (None, None) => break,
                 (Some(g), Some(l)) => g < l,
@@ -1070,7 +1071,7 @@ impl Simulation {
     fn run_window(&mut self, bound: (u64, u64)) {
         let mut local = 0usize;
         while let Some(top) = self.queue.peek() {
-            if (top.time, top.seq) >= bound {
+            if top >= bound {
                 break;
             }
             let Some(Item { time, seq, ev }) = self.queue.pop() else {
