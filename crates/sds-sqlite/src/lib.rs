@@ -834,6 +834,15 @@ fn row_msg(
     .optional()
 }
 
+/// The two tables of `schema::MESSAGE_TABLES` other than `table`.
+fn other_tables(table: usize) -> (usize, usize) {
+    match table {
+        LOG => (OUTGOING, INCOMING),
+        OUTGOING => (LOG, INCOMING),
+        _ => (LOG, OUTGOING),
+    }
+}
+
 /// Whether `message` row `m` holds `bytes`.
 fn holds(tx: &Transaction<'_>, m: i64, bytes: &[u8]) -> rusqlite::Result<bool> {
     Ok(tx
@@ -859,7 +868,29 @@ fn message_row<'a>(
     bytes: &[u8],
     orphans: &mut Orphans<'a>,
 ) -> rusqlite::Result<(Option<i64>, i64)> {
-    let cur = row_msg(tx, table, c, k, id)?;
+    let mut others = [None; 2];
+    let cur = if orphans.freed.contains_key(id) {
+        row_msg(tx, table, c, k, id)?
+    } else {
+        // One statement for the three lookups.
+        let (a, b) = other_tables(table);
+        let [t, a, b] = [table, a, b].map(|t| schema::MESSAGE_TABLES[t]);
+        let mut st = tx.prepare_cached(&format!(
+            "SELECT 0, msg FROM {t} WHERE ch = ?1 AND key = ?2 AND id = ?3 \
+             UNION ALL SELECT 1, msg FROM {a} WHERE ch = ?1 AND key = ?2 AND id = ?3 \
+             UNION ALL SELECT 2, msg FROM {b} WHERE ch = ?1 AND key = ?2 AND id = ?3"
+        ))?;
+        let mut rows = st.query(params![c, k, id])?;
+        let mut cur = None;
+        while let Some(r) = rows.next()? {
+            match r.get::<_, i64>(0)? {
+                0 => cur = Some(r.get(1)?),
+                1 => others[0] = Some(r.get(1)?),
+                _ => others[1] = Some(r.get(1)?),
+            }
+        }
+        cur
+    };
     if let Some(m) = cur {
         if holds(tx, m, bytes)? {
             return Ok((cur, m));
@@ -872,26 +903,15 @@ fn message_row<'a>(
                 return Ok((cur, m));
             }
         }
+        // Not among them: the other tables' rows.
+        let (a, b) = other_tables(table);
+        others = [row_msg(tx, a, c, k, id)?, row_msg(tx, b, c, k, id)?];
     }
-    let (a, b) = match table {
-        LOG => (OUTGOING, INCOMING),
-        OUTGOING => (LOG, INCOMING),
-        _ => (LOG, OUTGOING),
-    };
-    let mut others = tx.prepare_cached(&format!(
-        "SELECT msg FROM {} WHERE ch = ?1 AND key = ?2 AND id = ?3 \
-         UNION ALL SELECT msg FROM {} WHERE ch = ?1 AND key = ?2 AND id = ?3",
-        schema::MESSAGE_TABLES[a],
-        schema::MESSAGE_TABLES[b]
-    ))?;
-    let mut rows = others.query(params![c, k, id])?;
-    while let Some(r) = rows.next()? {
-        let m: i64 = r.get(0)?;
+    for m in others.into_iter().flatten() {
         if Some(m) != cur && holds(tx, m, bytes)? {
             return Ok((cur, m));
         }
     }
-    drop(rows);
     tx.prepare_cached("INSERT INTO message (message) VALUES (?1)")?
         .execute([bytes])?;
     Ok((cur, tx.last_insert_rowid()))
