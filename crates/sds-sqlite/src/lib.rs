@@ -577,8 +577,8 @@ fn by_key<T>(rows: &[T], id: impl Fn(&T) -> &str, salt: u64) -> Vec<(i64, &T)> {
     v
 }
 
-fn write_channel<'a>(
-    tx: &Transaction<'_>,
+fn write_channel<'a, 't>(
+    tx: &'t Transaction<'_>,
     ch: &'a ChannelChanges,
     salt: u64,
 ) -> rusqlite::Result<()> {
@@ -612,7 +612,29 @@ fn write_channel<'a>(
     }
     let c = channel_no(tx, name)?;
     // `message` rows that rows of this change set stopped referring to.
-    let mut orphans = Orphans::default();
+    let mut msgs = Messages::default();
+    // Tables that may hold rows of the channel: the others are not searched.
+    for (t, upserts) in [
+        ch.log_upserts.len(),
+        ch.outgoing_upserts.len(),
+        ch.incoming_upserts.len(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        msgs.present[t] = upserts > 0
+            || tx
+                .prepare_cached(&format!(
+                    "SELECT EXISTS (SELECT 1 FROM {} WHERE ch = ?1)",
+                    schema::MESSAGE_TABLES[t]
+                ))?
+                .query_row([c], |r| r.get(0))?;
+    }
+    msgs.remember = [
+        !ch.outgoing_upserts.is_empty() || !ch.incoming_upserts.is_empty(),
+        !ch.incoming_upserts.is_empty(),
+        false,
+    ];
     // The deletes of the tables holding messages come first: a message
     // delivered from `incoming` to `log` then finds its `message` row among
     // the deleted rows' (no lookup in the other tables). An id both
@@ -633,7 +655,7 @@ fn write_channel<'a>(
         for (k, id) in by_key(ids, |id| id, salt) {
             let mut rows = st.query(params![c, k, id])?;
             while let Some(r) = rows.next()? {
-                orphans.deleted(k, id, r.get(0)?);
+                msgs.deleted(k, id, r.get(0)?);
             }
         }
     }
@@ -655,14 +677,14 @@ fn write_channel<'a>(
             if !kept(&log_deleted, &r.id) {
                 continue;
             }
-            let (cur, m) = message_row(tx, LOG, c, k, &r.id, &r.message, &mut orphans)?;
+            let (cur, m) = msgs.row_for(tx, LOG, (c, k, &r.id), &r.message)?;
             let p = params![c, k, r.id, to_sql(r.seq), m, r.hint.as_deref()];
             if cur.is_some() {
                 update.execute(p)?;
             } else {
                 insert.execute(p)?;
             }
-            orphans.replaced(k, &r.id, cur, m);
+            msgs.replaced(k, &r.id, cur, m);
         }
     }
     if !ch.outgoing_upserts.is_empty() {
@@ -678,7 +700,7 @@ fn write_channel<'a>(
             if !kept(&outgoing_deleted, &r.id) {
                 continue;
             }
-            let (cur, m) = message_row(tx, OUTGOING, c, k, &r.id, &r.message, &mut orphans)?;
+            let (cur, m) = msgs.row_for(tx, OUTGOING, (c, k, &r.id), &r.message)?;
             let p = params![
                 c,
                 k,
@@ -695,7 +717,7 @@ fn write_channel<'a>(
             } else {
                 insert.execute(p)?;
             }
-            orphans.replaced(k, &r.id, cur, m);
+            msgs.replaced(k, &r.id, cur, m);
         }
     }
     if !ch.incoming_upserts.is_empty() {
@@ -720,7 +742,7 @@ fn write_channel<'a>(
                 Some(_) => (Vec::new(), Vec::new()),
                 None => (encode_ids(&r.unmet), encode_ids(&r.lost)),
             };
-            let (cur, m) = message_row(tx, INCOMING, c, k, &r.id, &r.message, &mut orphans)?;
+            let (cur, m) = msgs.row_for(tx, INCOMING, (c, k, &r.id), &r.message)?;
             let p = params![
                 c,
                 k,
@@ -737,7 +759,7 @@ fn write_channel<'a>(
             } else {
                 insert.execute(p)?;
             }
-            orphans.replaced(k, &r.id, cur, m);
+            msgs.replaced(k, &r.id, cur, m);
         }
     }
     if !ch.repair_out_upserts.is_empty() {
@@ -810,29 +832,13 @@ fn write_channel<'a>(
             st.execute(params![c, remembered_to_sql(*kind), k, id])?;
         }
     }
-    orphans.delete(tx, c)
+    msgs.delete(tx, c)
 }
 
 /// Indexes into `schema::MESSAGE_TABLES`.
 const LOG: usize = 0;
 const OUTGOING: usize = 1;
 const INCOMING: usize = 2;
-
-/// The `msg` of the row of `table` for (ch, key, id), if there is one.
-fn row_msg(
-    tx: &Transaction<'_>,
-    table: usize,
-    c: i64,
-    k: i64,
-    id: &str,
-) -> rusqlite::Result<Option<i64>> {
-    tx.prepare_cached(&format!(
-        "SELECT msg FROM {} WHERE ch = ?1 AND key = ?2 AND id = ?3",
-        schema::MESSAGE_TABLES[table]
-    ))?
-    .query_row(params![c, k, id], |r| r.get(0))
-    .optional()
-}
 
 /// The two tables of `schema::MESSAGE_TABLES` other than `table`.
 fn other_tables(table: usize) -> (usize, usize) {
@@ -843,94 +849,181 @@ fn other_tables(table: usize) -> (usize, usize) {
     }
 }
 
-/// Whether `message` row `m` holds `bytes`.
-fn holds(tx: &Transaction<'_>, m: i64, bytes: &[u8]) -> rusqlite::Result<bool> {
-    Ok(tx
-        .prepare_cached("SELECT message = ?2 FROM message WHERE rowid = ?1")?
-        .query_row(params![m, bytes], |r| r.get::<_, bool>(0))
-        .optional()?
-        .unwrap_or(false))
+/// The statement in `slot`, prepared (from the statement cache) on first use.
+fn prepared<'s, 't>(
+    slot: &'s mut Option<rusqlite::CachedStatement<'t>>,
+    tx: &'t Transaction<'_>,
+    sql: impl FnOnce() -> String,
+) -> rusqlite::Result<&'s mut rusqlite::CachedStatement<'t>> {
+    if slot.is_none() {
+        *slot = Some(tx.prepare_cached(&sql())?);
+    }
+    Ok(slot.as_mut().expect("prepared above"))
 }
 
-/// For an upsert of `table`'s row of (ch, key, id) with message `bytes`:
-/// the row's current `msg` (None: no row yet), and the `message` row to
-/// refer to: the current one if it holds these bytes, else one of a row of
-/// the id deleted by this change set (a message delivered from `incoming`
-/// to `log`), else one that the id's row in another of the three tables
-/// refers to (a sent message: `log` and `outgoing`), else a new one. The
-/// bytes are written once per message.
-fn message_row<'a>(
-    tx: &Transaction<'_>,
-    table: usize,
-    c: i64,
-    k: i64,
-    id: &'a str,
-    bytes: &[u8],
-    orphans: &mut Orphans<'a>,
-) -> rusqlite::Result<(Option<i64>, i64)> {
-    let mut others = [None; 2];
-    let cur = if orphans.freed.contains_key(id) {
-        row_msg(tx, table, c, k, id)?
-    } else {
-        // One statement for the three lookups.
-        let (a, b) = other_tables(table);
-        let [t, a, b] = [table, a, b].map(|t| schema::MESSAGE_TABLES[t]);
-        let mut st = tx.prepare_cached(&format!(
-            "SELECT 0, msg FROM {t} WHERE ch = ?1 AND key = ?2 AND id = ?3 \
-             UNION ALL SELECT 1, msg FROM {a} WHERE ch = ?1 AND key = ?2 AND id = ?3 \
-             UNION ALL SELECT 2, msg FROM {b} WHERE ch = ?1 AND key = ?2 AND id = ?3"
-        ))?;
-        let mut rows = st.query(params![c, k, id])?;
-        let mut cur = None;
-        while let Some(r) = rows.next()? {
-            match r.get::<_, i64>(0)? {
-                0 => cur = Some(r.get(1)?),
-                1 => others[0] = Some(r.get(1)?),
-                _ => others[1] = Some(r.get(1)?),
-            }
-        }
-        cur
-    };
-    if let Some(m) = cur {
-        if holds(tx, m, bytes)? {
-            return Ok((cur, m));
-        }
-    }
-    if let Some(freed) = orphans.freed.get(id) {
-        for &m in freed {
-            if Some(m) != cur && holds(tx, m, bytes)? {
-                orphans.reused.insert(m);
-                return Ok((cur, m));
-            }
-        }
-        // Not among them: the other tables' rows.
-        let (a, b) = other_tables(table);
-        others = [row_msg(tx, a, c, k, id)?, row_msg(tx, b, c, k, id)?];
-    }
-    for m in others.into_iter().flatten() {
-        if Some(m) != cur && holds(tx, m, bytes)? {
-            return Ok((cur, m));
-        }
-    }
-    tx.prepare_cached("INSERT INTO message (message) VALUES (?1)")?
-        .execute([bytes])?;
-    Ok((cur, tx.last_insert_rowid()))
-}
-
-/// `message` rows that a row stopped referring to (replaced or deleted) in
-/// one channel's writes: deleted at the end if no row of the id refers to
-/// them any more.
+/// The `message` rows of one channel's writes: those to share, and those
+/// that a row stopped referring to (replaced or deleted), deleted at the
+/// end if no row of the id refers to them any more.
 #[derive(Default)]
-struct Orphans<'a> {
-    /// (key, id, msg).
+struct Messages<'a, 't> {
+    /// (key, id, msg) of rows deleted or replaced.
     rows: Vec<(i64, &'a str, i64)>,
     /// The `msg` of the rows deleted (before the upserts), by id.
     freed: HashMap<&'a str, Vec<i64>>,
     /// Freed ones an upsert refers to again.
     reused: HashSet<i64>,
+    /// The `message` rows (and their bytes) that upserted rows refer to, by
+    /// id; kept only for upserts of a table followed by upserts of another.
+    known: HashMap<&'a str, Vec<(i64, &'a [u8])>>,
+    /// Per table of `schema::MESSAGE_TABLES`: whether it may hold rows of
+    /// the channel (it did before the writes, or is upserted).
+    present: [bool; 3],
+    /// Per table: whether its upserts are remembered in `known` (a later
+    /// table has upserts).
+    remember: [bool; 3],
+    /// Statements, per table: the row's `msg`; the lookup of the id in
+    /// every present table.
+    row_st: [Option<rusqlite::CachedStatement<'t>>; 3],
+    lookup_st: [Option<rusqlite::CachedStatement<'t>>; 3],
+    holds_st: Option<rusqlite::CachedStatement<'t>>,
+    insert_st: Option<rusqlite::CachedStatement<'t>>,
 }
 
-impl<'a> Orphans<'a> {
+impl<'a, 't> Messages<'a, 't> {
+    /// The `msg` of the row of `table` for (ch, key, id), if there is one.
+    fn row_msg(
+        &mut self,
+        tx: &'t Transaction<'_>,
+        table: usize,
+        (c, k, id): (i64, i64, &str),
+    ) -> rusqlite::Result<Option<i64>> {
+        if !self.present[table] {
+            return Ok(None);
+        }
+        prepared(&mut self.row_st[table], tx, || {
+            format!(
+                "SELECT msg FROM {} WHERE ch = ?1 AND key = ?2 AND id = ?3",
+                schema::MESSAGE_TABLES[table]
+            )
+        })?
+        .query_row(params![c, k, id], |r| r.get(0))
+        .optional()
+    }
+
+    /// Whether `message` row `m` holds `bytes`.
+    fn holds(&mut self, tx: &'t Transaction<'_>, m: i64, bytes: &[u8]) -> rusqlite::Result<bool> {
+        Ok(prepared(&mut self.holds_st, tx, || {
+            "SELECT message = ?2 FROM message WHERE rowid = ?1".into()
+        })?
+        .query_row(params![m, bytes], |r| r.get::<_, bool>(0))
+        .optional()?
+        .unwrap_or(false))
+    }
+
+    /// For an upsert of `table`'s row of (ch, key, id) with message
+    /// `bytes`: the row's current `msg` (None: no row yet), and the
+    /// `message` row to refer to, the first that holds these bytes of: one
+    /// an earlier upsert of this channel's writes refers to (a sent
+    /// message: `log`, then `outgoing`; compared in memory), the current
+    /// one, one of a row of the id deleted by these writes (a message
+    /// delivered from `incoming` to `log`), one that the id's row in
+    /// another of the three tables refers to; else a new one. The bytes are
+    /// written once per message.
+    fn row_for(
+        &mut self,
+        tx: &'t Transaction<'_>,
+        table: usize,
+        (c, k, id): (i64, i64, &'a str),
+        bytes: &'a [u8],
+    ) -> rusqlite::Result<(Option<i64>, i64)> {
+        let known = if self.known.is_empty() {
+            None
+        } else {
+            self.known
+                .get(id)
+                .and_then(|v| v.iter().find(|(_, b)| *b == bytes))
+                .map(|&(m, _)| m)
+        };
+        let freed = !self.freed.is_empty() && self.freed.contains_key(id);
+        let mut others = [None; 2];
+        let (a, b) = other_tables(table);
+        let cur = if known.is_some() || freed {
+            self.row_msg(tx, table, (c, k, id))?
+        } else {
+            // One statement for the lookups in the tables that may hold the id.
+            let present = self.present;
+            let mut cur = None;
+            if present.iter().any(|&p| p) {
+                let st = prepared(&mut self.lookup_st[table], tx, || {
+                    let parts: Vec<String> = [(0, table), (1, a), (2, b)]
+                        .into_iter()
+                        .filter(|&(_, t)| present[t])
+                        .map(|(tag, t)| {
+                            format!(
+                                "SELECT {tag}, msg FROM {} WHERE ch = ?1 AND key = ?2 AND id = ?3",
+                                schema::MESSAGE_TABLES[t]
+                            )
+                        })
+                        .collect();
+                    parts.join(" UNION ALL ")
+                })?;
+                let mut rows = st.query(params![c, k, id])?;
+                while let Some(r) = rows.next()? {
+                    match r.get::<_, i64>(0)? {
+                        0 => cur = Some(r.get(1)?),
+                        1 => others[0] = Some(r.get(1)?),
+                        _ => others[1] = Some(r.get(1)?),
+                    }
+                }
+            }
+            cur
+        };
+        let found = 'found: {
+            if let Some(m) = known {
+                break 'found Some(m);
+            }
+            if let Some(m) = cur {
+                if self.holds(tx, m, bytes)? {
+                    break 'found Some(m);
+                }
+            }
+            if freed {
+                let candidates = self.freed.get(id).cloned().unwrap_or_default();
+                for m in candidates {
+                    if Some(m) != cur && self.holds(tx, m, bytes)? {
+                        self.reused.insert(m);
+                        break 'found Some(m);
+                    }
+                }
+                // Not among them: the other tables' rows.
+                others = [
+                    self.row_msg(tx, a, (c, k, id))?,
+                    self.row_msg(tx, b, (c, k, id))?,
+                ];
+            }
+            for m in others.into_iter().flatten() {
+                if Some(m) != cur && self.holds(tx, m, bytes)? {
+                    break 'found Some(m);
+                }
+            }
+            None
+        };
+        let m = match found {
+            Some(m) => m,
+            None => {
+                prepared(&mut self.insert_st, tx, || {
+                    "INSERT INTO message (message) VALUES (?1)".into()
+                })?
+                .execute([bytes])?;
+                tx.last_insert_rowid()
+            }
+        };
+        if known.is_none() && self.remember[table] {
+            self.known.entry(id).or_default().push((m, bytes));
+        }
+        Ok((cur, m))
+    }
+
     /// The row of (key, id) referred to `old` and now to `new`.
     fn replaced(&mut self, k: i64, id: &'a str, old: Option<i64>, new: i64) {
         if let Some(old) = old {
@@ -946,6 +1039,7 @@ impl<'a> Orphans<'a> {
         self.freed.entry(id).or_default().push(m);
     }
 
+    /// Deletes the `message` rows no row refers to any more.
     fn delete(mut self, tx: &Transaction<'_>, c: i64) -> rusqlite::Result<()> {
         if self.rows.is_empty() {
             return Ok(());
