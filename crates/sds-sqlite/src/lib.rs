@@ -210,7 +210,7 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-/// Statements cached per connection (the 35 of a fold, the journal's, `drop_channel`'s, plus spares).
+/// Statements cached per connection (the ~45 a fold may use, the journal's, `drop_channel`'s, plus spares).
 const STATEMENT_CACHE: usize = 64;
 
 impl SqliteStore {
