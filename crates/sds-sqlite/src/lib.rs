@@ -611,7 +611,7 @@ fn write_channel<'a, 't>(
         }
     }
     let c = channel_no(tx, name)?;
-    // `message` rows that rows of this change set stopped referring to.
+    // The `message` rows these writes share, free and delete.
     let mut msgs = Messages::default();
     // Tables that may hold rows of the channel: the others are not searched.
     for (t, upserts) in [
