@@ -63,7 +63,7 @@ use sds::store::{
 };
 use sds::wire::HistoryEntry;
 use sds::Dialect;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -210,8 +210,8 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-/// Statements cached per connection (the 26 of a fold, the journal's, `drop_channel`'s, plus spares).
-const STATEMENT_CACHE: usize = 48;
+/// Statements cached per connection (the ~45 a fold may use, the journal's, `drop_channel`'s, plus spares).
+const STATEMENT_CACHE: usize = 64;
 
 impl SqliteStore {
     /// Opens (or creates) the store at `path` with the default [`Options`].
@@ -577,7 +577,11 @@ fn by_key<T>(rows: &[T], id: impl Fn(&T) -> &str, salt: u64) -> Vec<(i64, &T)> {
     v
 }
 
-fn write_channel(tx: &Transaction<'_>, ch: &ChannelChanges, salt: u64) -> rusqlite::Result<()> {
+fn write_channel<'a, 't>(
+    tx: &'t Transaction<'_>,
+    ch: &'a ChannelChanges,
+    salt: u64,
+) -> rusqlite::Result<()> {
     let name = ch.channel.as_str();
     match &ch.meta {
         Some(m) => {
@@ -607,55 +611,128 @@ fn write_channel(tx: &Transaction<'_>, ch: &ChannelChanges, salt: u64) -> rusqli
         }
     }
     let c = channel_no(tx, name)?;
+    // The `message` rows these writes share, free and delete.
+    let mut msgs = Messages::default();
+    // Tables that may hold rows of the channel: the others are not searched.
+    for (t, upserts) in [
+        ch.log_upserts.len(),
+        ch.outgoing_upserts.len(),
+        ch.incoming_upserts.len(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        msgs.present[t] = upserts > 0
+            || tx
+                .prepare_cached(&format!(
+                    "SELECT EXISTS (SELECT 1 FROM {} WHERE ch = ?1)",
+                    schema::MESSAGE_TABLES[t]
+                ))?
+                .query_row([c], |r| r.get(0))?;
+    }
+    msgs.remember = [
+        !ch.outgoing_upserts.is_empty() || !ch.incoming_upserts.is_empty(),
+        !ch.incoming_upserts.is_empty(),
+        false,
+    ];
+    // The deletes of the tables holding messages come first: a message
+    // delivered from `incoming` to `log` then finds its `message` row among
+    // the deleted rows' (no lookup in the other tables). An id both
+    // upserted and deleted in one table is deleted (the upsert is skipped):
+    // the same as upserts then deletes, as in the in-memory reference store.
+    for (table, ids) in [
+        (LOG, &ch.log_deletes),
+        (OUTGOING, &ch.outgoing_deletes),
+        (INCOMING, &ch.incoming_deletes),
+    ] {
+        if ids.is_empty() {
+            continue;
+        }
+        let mut st = tx.prepare_cached(&format!(
+            "DELETE FROM {} WHERE ch = ?1 AND key = ?2 AND id = ?3 RETURNING msg",
+            schema::MESSAGE_TABLES[table]
+        ))?;
+        for (k, id) in by_key(ids, |id| id, salt) {
+            let mut rows = st.query(params![c, k, id])?;
+            while let Some(r) = rows.next()? {
+                msgs.deleted(k, id, r.get(0)?);
+            }
+        }
+    }
+    let deleted = |ids: &'a [String], upserts: usize| -> Option<HashSet<&'a str>> {
+        (upserts > 0 && !ids.is_empty()).then(|| ids.iter().map(String::as_str).collect())
+    };
+    let log_deleted = deleted(&ch.log_deletes, ch.log_upserts.len());
+    let outgoing_deleted = deleted(&ch.outgoing_deletes, ch.outgoing_upserts.len());
+    let incoming_deleted = deleted(&ch.incoming_deletes, ch.incoming_upserts.len());
+    let kept = |set: &Option<HashSet<&str>>, id: &str| set.as_ref().is_none_or(|s| !s.contains(id));
     if !ch.log_upserts.is_empty() {
-        let mut st = Upsert::new(
-            tx,
-            "UPDATE log SET seq = ?4, message = ?5, hint = ?6 \
-             WHERE ch = ?1 AND key = ?2 AND id = ?3",
-            "INSERT INTO log (ch, key, id, seq, message, hint) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        let mut update = tx.prepare_cached(
+            "UPDATE log SET seq = ?4, msg = ?5, hint = ?6 WHERE ch = ?1 AND key = ?2 AND id = ?3",
+        )?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO log (ch, key, id, seq, msg, hint) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         for (k, r) in by_key(&ch.log_upserts, |r| &r.id, salt) {
-            st.run(params![
-                c,
-                k,
-                r.id,
-                to_sql(r.seq),
-                &r.message[..],
-                r.hint.as_deref()
-            ])?;
+            if !kept(&log_deleted, &r.id) {
+                continue;
+            }
+            let (cur, m) = msgs.row_for(tx, LOG, (c, k, &r.id), &r.message)?;
+            let p = params![c, k, r.id, to_sql(r.seq), m, r.hint.as_deref()];
+            if cur.is_some() {
+                update.execute(p)?;
+            } else {
+                insert.execute(p)?;
+            }
+            msgs.replaced(k, &r.id, cur, m);
         }
     }
     if !ch.outgoing_upserts.is_empty() {
-        let mut st = Upsert::new(
-            tx,
-            "UPDATE outgoing SET seq = ?4, message = ?5, attempts = ?6, last_sent = ?7, \
+        let mut update = tx.prepare_cached(
+            "UPDATE outgoing SET seq = ?4, msg = ?5, attempts = ?6, last_sent = ?7, \
              resend_at = ?8, ackers = ?9 WHERE ch = ?1 AND key = ?2 AND id = ?3",
-            "INSERT INTO outgoing (ch, key, id, seq, message, attempts, last_sent, resend_at, \
+        )?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO outgoing (ch, key, id, seq, msg, attempts, last_sent, resend_at, \
              ackers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         for (k, r) in by_key(&ch.outgoing_upserts, |r| &r.id, salt) {
-            st.run(params![
+            if !kept(&outgoing_deleted, &r.id) {
+                continue;
+            }
+            let (cur, m) = msgs.row_for(tx, OUTGOING, (c, k, &r.id), &r.message)?;
+            let p = params![
                 c,
                 k,
                 r.id,
                 to_sql(r.seq),
-                &r.message[..],
+                m,
                 r.attempts,
                 to_sql(r.last_sent),
                 to_sql(r.resend_at),
                 encode_ids(&r.ackers),
-            ])?;
+            ];
+            if cur.is_some() {
+                update.execute(p)?;
+            } else {
+                insert.execute(p)?;
+            }
+            msgs.replaced(k, &r.id, cur, m);
         }
     }
     if !ch.incoming_upserts.is_empty() {
-        let mut st = Upsert::new(
-            tx,
-            "UPDATE incoming SET message = ?4, hint = ?5, unmet = ?6, lost = ?7, \
+        let mut update = tx.prepare_cached(
+            "UPDATE incoming SET msg = ?4, hint = ?5, unmet = ?6, lost = ?7, \
              timeout_at = ?8, deps = ?9 WHERE ch = ?1 AND key = ?2 AND id = ?3",
-            "INSERT INTO incoming (ch, key, id, message, hint, unmet, lost, timeout_at, deps) \
+        )?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO incoming (ch, key, id, msg, hint, unmet, lost, timeout_at, deps) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         for (k, r) in by_key(&ch.incoming_upserts, |r| &r.id, salt) {
+            if !kept(&incoming_deleted, &r.id) {
+                continue;
+            }
             // Positions in the causal history when they say it all (version 5).
             let deps = (!r.unmet.is_empty() || !r.lost.is_empty())
                 .then(|| history_ids(&r.message))
@@ -665,17 +742,24 @@ fn write_channel(tx: &Transaction<'_>, ch: &ChannelChanges, salt: u64) -> rusqli
                 Some(_) => (Vec::new(), Vec::new()),
                 None => (encode_ids(&r.unmet), encode_ids(&r.lost)),
             };
-            st.run(params![
+            let (cur, m) = msgs.row_for(tx, INCOMING, (c, k, &r.id), &r.message)?;
+            let p = params![
                 c,
                 k,
                 r.id,
-                &r.message[..],
+                m,
                 r.hint.as_deref(),
                 unmet,
                 lost,
                 to_sql(r.timeout_at),
                 deps,
-            ])?;
+            ];
+            if cur.is_some() {
+                update.execute(p)?;
+            } else {
+                insert.execute(p)?;
+            }
+            msgs.replaced(k, &r.id, cur, m);
         }
     }
     if !ch.repair_out_upserts.is_empty() {
@@ -726,12 +810,7 @@ fn write_channel(tx: &Transaction<'_>, ch: &ChannelChanges, salt: u64) -> rusqli
             ])?;
         }
     }
-    // Deletes after upserts: a key both upserted and deleted in one change set is gone
-    // (as in the in-memory reference store).
     for (table, ids) in [
-        ("log", &ch.log_deletes),
-        ("outgoing", &ch.outgoing_deletes),
-        ("incoming", &ch.incoming_deletes),
         ("repair_out", &ch.repair_out_deletes),
         ("repair_in", &ch.repair_in_deletes),
     ] {
@@ -753,7 +832,236 @@ fn write_channel(tx: &Transaction<'_>, ch: &ChannelChanges, salt: u64) -> rusqli
             st.execute(params![c, remembered_to_sql(*kind), k, id])?;
         }
     }
-    Ok(())
+    msgs.delete(tx, c)
+}
+
+/// Indexes into `schema::MESSAGE_TABLES`.
+const LOG: usize = 0;
+const OUTGOING: usize = 1;
+const INCOMING: usize = 2;
+
+/// The two tables of `schema::MESSAGE_TABLES` other than `table`.
+fn other_tables(table: usize) -> (usize, usize) {
+    match table {
+        LOG => (OUTGOING, INCOMING),
+        OUTGOING => (LOG, INCOMING),
+        _ => (LOG, OUTGOING),
+    }
+}
+
+/// The statement in `slot`, prepared (from the statement cache) on first use.
+fn prepared<'s, 't>(
+    slot: &'s mut Option<rusqlite::CachedStatement<'t>>,
+    tx: &'t Transaction<'_>,
+    sql: impl FnOnce() -> String,
+) -> rusqlite::Result<&'s mut rusqlite::CachedStatement<'t>> {
+    if slot.is_none() {
+        *slot = Some(tx.prepare_cached(&sql())?);
+    }
+    Ok(slot.as_mut().expect("prepared above"))
+}
+
+/// The `message` rows of one channel's writes: those to share, and those
+/// that a row stopped referring to (replaced or deleted), deleted at the
+/// end if no row of the id refers to them any more.
+#[derive(Default)]
+struct Messages<'a, 't> {
+    /// (key, id, msg) of rows deleted or replaced.
+    rows: Vec<(i64, &'a str, i64)>,
+    /// The `msg` of the rows deleted (before the upserts), by id.
+    freed: HashMap<&'a str, Vec<i64>>,
+    /// Freed ones an upsert refers to again.
+    reused: HashSet<i64>,
+    /// The `message` rows (and their bytes) that upserted rows refer to, by
+    /// id; kept only for upserts of a table followed by upserts of another.
+    known: HashMap<&'a str, Vec<(i64, &'a [u8])>>,
+    /// Per table of `schema::MESSAGE_TABLES`: whether it may hold rows of
+    /// the channel (it did before the writes, or is upserted).
+    present: [bool; 3],
+    /// Per table: whether its upserts are remembered in `known` (a later
+    /// table has upserts).
+    remember: [bool; 3],
+    /// Statements, per table: the row's `msg`; the lookup of the id in
+    /// every present table.
+    row_st: [Option<rusqlite::CachedStatement<'t>>; 3],
+    lookup_st: [Option<rusqlite::CachedStatement<'t>>; 3],
+    holds_st: Option<rusqlite::CachedStatement<'t>>,
+    insert_st: Option<rusqlite::CachedStatement<'t>>,
+}
+
+impl<'a, 't> Messages<'a, 't> {
+    /// The `msg` of the row of `table` for (ch, key, id), if there is one.
+    fn row_msg(
+        &mut self,
+        tx: &'t Transaction<'_>,
+        table: usize,
+        (c, k, id): (i64, i64, &str),
+    ) -> rusqlite::Result<Option<i64>> {
+        if !self.present[table] {
+            return Ok(None);
+        }
+        prepared(&mut self.row_st[table], tx, || {
+            format!(
+                "SELECT msg FROM {} WHERE ch = ?1 AND key = ?2 AND id = ?3",
+                schema::MESSAGE_TABLES[table]
+            )
+        })?
+        .query_row(params![c, k, id], |r| r.get(0))
+        .optional()
+    }
+
+    /// Whether `message` row `m` holds `bytes`.
+    fn holds(&mut self, tx: &'t Transaction<'_>, m: i64, bytes: &[u8]) -> rusqlite::Result<bool> {
+        Ok(prepared(&mut self.holds_st, tx, || {
+            "SELECT message = ?2 FROM message WHERE rowid = ?1".into()
+        })?
+        .query_row(params![m, bytes], |r| r.get::<_, bool>(0))
+        .optional()?
+        .unwrap_or(false))
+    }
+
+    /// For an upsert of `table`'s row of (ch, key, id) with message
+    /// `bytes`: the row's current `msg` (None: no row yet), and the
+    /// `message` row to refer to, the first that holds these bytes of: one
+    /// an earlier upsert of this channel's writes refers to (a sent
+    /// message: `log`, then `outgoing`; compared in memory), the current
+    /// one, one of a row of the id deleted by these writes (a message
+    /// delivered from `incoming` to `log`), one that the id's row in
+    /// another of the three tables refers to; else a new one. The bytes are
+    /// written once per message.
+    fn row_for(
+        &mut self,
+        tx: &'t Transaction<'_>,
+        table: usize,
+        (c, k, id): (i64, i64, &'a str),
+        bytes: &'a [u8],
+    ) -> rusqlite::Result<(Option<i64>, i64)> {
+        let known = if self.known.is_empty() {
+            None
+        } else {
+            self.known
+                .get(id)
+                .and_then(|v| v.iter().find(|(_, b)| *b == bytes))
+                .map(|&(m, _)| m)
+        };
+        let freed = !self.freed.is_empty() && self.freed.contains_key(id);
+        let mut others = [None; 2];
+        let (a, b) = other_tables(table);
+        let cur = if known.is_some() || freed {
+            self.row_msg(tx, table, (c, k, id))?
+        } else {
+            // One statement for the lookups in the tables that may hold the id.
+            let present = self.present;
+            let mut cur = None;
+            if present.iter().any(|&p| p) {
+                let st = prepared(&mut self.lookup_st[table], tx, || {
+                    let parts: Vec<String> = [(0, table), (1, a), (2, b)]
+                        .into_iter()
+                        .filter(|&(_, t)| present[t])
+                        .map(|(tag, t)| {
+                            format!(
+                                "SELECT {tag}, msg FROM {} WHERE ch = ?1 AND key = ?2 AND id = ?3",
+                                schema::MESSAGE_TABLES[t]
+                            )
+                        })
+                        .collect();
+                    parts.join(" UNION ALL ")
+                })?;
+                let mut rows = st.query(params![c, k, id])?;
+                while let Some(r) = rows.next()? {
+                    match r.get::<_, i64>(0)? {
+                        0 => cur = Some(r.get(1)?),
+                        1 => others[0] = Some(r.get(1)?),
+                        _ => others[1] = Some(r.get(1)?),
+                    }
+                }
+            }
+            cur
+        };
+        let found = 'found: {
+            if let Some(m) = known {
+                break 'found Some(m);
+            }
+            if let Some(m) = cur {
+                if self.holds(tx, m, bytes)? {
+                    break 'found Some(m);
+                }
+            }
+            if freed {
+                let candidates = self.freed.get(id).cloned().unwrap_or_default();
+                for m in candidates {
+                    if Some(m) != cur && self.holds(tx, m, bytes)? {
+                        self.reused.insert(m);
+                        break 'found Some(m);
+                    }
+                }
+                // Not among them: the other tables' rows.
+                others = [
+                    self.row_msg(tx, a, (c, k, id))?,
+                    self.row_msg(tx, b, (c, k, id))?,
+                ];
+            }
+            for m in others.into_iter().flatten() {
+                if Some(m) != cur && self.holds(tx, m, bytes)? {
+                    break 'found Some(m);
+                }
+            }
+            None
+        };
+        let m = match found {
+            Some(m) => m,
+            None => {
+                prepared(&mut self.insert_st, tx, || {
+                    "INSERT INTO message (message) VALUES (?1)".into()
+                })?
+                .execute([bytes])?;
+                tx.last_insert_rowid()
+            }
+        };
+        if known.is_none() && self.remember[table] {
+            self.known.entry(id).or_default().push((m, bytes));
+        }
+        Ok((cur, m))
+    }
+
+    /// The row of (key, id) referred to `old` and now to `new`.
+    fn replaced(&mut self, k: i64, id: &'a str, old: Option<i64>, new: i64) {
+        if let Some(old) = old {
+            if old != new {
+                self.rows.push((k, id, old));
+            }
+        }
+    }
+
+    /// The row of (key, id), referring to `m`, was deleted.
+    fn deleted(&mut self, k: i64, id: &'a str, m: i64) {
+        self.rows.push((k, id, m));
+        self.freed.entry(id).or_default().push(m);
+    }
+
+    /// Deletes the `message` rows no row refers to any more.
+    fn delete(mut self, tx: &Transaction<'_>, c: i64) -> rusqlite::Result<()> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        self.rows.sort_unstable_by_key(|&(_, _, m)| m);
+        self.rows.dedup_by_key(|&mut (_, _, m)| m);
+        let mut used = tx.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM log WHERE ch = ?1 AND key = ?2 AND id = ?3 AND msg = ?4) \
+             OR EXISTS (SELECT 1 FROM outgoing WHERE ch = ?1 AND key = ?2 AND id = ?3 AND msg = ?4) \
+             OR EXISTS (SELECT 1 FROM incoming WHERE ch = ?1 AND key = ?2 AND id = ?3 AND msg = ?4)",
+        )?;
+        let mut delete = tx.prepare_cached("DELETE FROM message WHERE rowid = ?1")?;
+        for (k, id, m) in self.rows {
+            if self.reused.contains(&m) {
+                continue;
+            }
+            if !used.query_row(params![c, k, id, m], |r| r.get::<_, bool>(0))? {
+                delete.execute([m])?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Folds the `journal` table's rows (if `table_rows`), then the append
@@ -884,6 +1192,13 @@ impl SqliteStore {
                     .query_row([channel], |r| r.get(0))
                     .optional()?;
                 if let Some(no) = no {
+                    // A message is referred to only by rows of its own channel.
+                    tx.prepare_cached(
+                        "DELETE FROM message WHERE rowid IN (SELECT msg FROM log WHERE ch = ?1 \
+                         UNION SELECT msg FROM outgoing WHERE ch = ?1 \
+                         UNION SELECT msg FROM incoming WHERE ch = ?1)",
+                    )?
+                    .execute([no])?;
                     for table in schema::ID_TABLES {
                         tx.prepare_cached(&format!("DELETE FROM {table} WHERE ch = ?1"))?
                             .execute([no])?;
@@ -981,6 +1296,26 @@ fn u32_column(table: &str, channel: &str, id: &str, col: &str, v: i64) -> Result
     })
 }
 
+/// Column `col` of a row joined with its `message` row (`msg_col`: the
+/// row's `msg`): the message's bytes; a missing `message` row is corruption.
+fn stored_message(
+    r: &rusqlite::Row<'_>,
+    (col, msg_col): (usize, usize),
+    table: &str,
+    id: &str,
+) -> Result<Bytes, LoadError> {
+    match r.get::<_, Option<Vec<u8>>>(col)? {
+        Some(b) => Ok(Bytes::from(b)),
+        None => {
+            let m: i64 = r.get(msg_col)?;
+            Err(LoadError::Bad(format!(
+                "the database is corrupt: table {table}, id {id:?}: its message (row {m} of \
+                 table message) is missing"
+            )))
+        }
+    }
+}
+
 fn read_snapshots(tx: &Transaction<'_>) -> Result<Vec<ChannelSnapshot>, LoadError> {
     let mut chans: BTreeMap<String, ChannelSnapshot> = BTreeMap::new();
     // Channel numbers (`ch`) to names.
@@ -1045,16 +1380,19 @@ fn read_snapshots(tx: &Transaction<'_>) -> Result<Vec<ChannelSnapshot>, LoadErro
         }
     }
     {
-        let mut st =
-            tx.prepare("SELECT ch, id, seq, message, hint FROM log ORDER BY ch, seq, id")?;
+        let mut st = tx.prepare(
+            "SELECT l.ch, l.id, l.seq, m.message, l.hint, l.msg FROM log l \
+                 LEFT JOIN message m ON m.rowid = l.msg ORDER BY l.ch, l.seq, l.id",
+        )?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
             let id: String = r.get(1)?;
+            let message = stored_message(r, (3, 5), "log", &id)?;
             let snap = entry(&mut chans, &names, "log", r.get(0)?, &id)?;
             let rec = LogRecord {
                 id,
                 seq: from_sql(r.get(2)?),
-                message: Bytes::from(r.get::<_, Vec<u8>>(3)?),
+                message,
                 hint: r.get::<_, Option<Vec<u8>>>(4)?.map(Bytes::from),
             };
             snap.log.push(rec);
@@ -1062,8 +1400,9 @@ fn read_snapshots(tx: &Transaction<'_>) -> Result<Vec<ChannelSnapshot>, LoadErro
     }
     {
         let mut st = tx.prepare(
-            "SELECT ch, id, seq, message, attempts, last_sent, resend_at, ackers \
-             FROM outgoing ORDER BY ch, seq, id",
+            "SELECT o.ch, o.id, o.seq, m.message, o.attempts, o.last_sent, o.resend_at, \
+             o.ackers, o.msg FROM outgoing o LEFT JOIN message m ON m.rowid = o.msg \
+             ORDER BY o.ch, o.seq, o.id",
         )?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
@@ -1074,7 +1413,7 @@ fn read_snapshots(tx: &Transaction<'_>) -> Result<Vec<ChannelSnapshot>, LoadErro
             let attempts = u32_column("outgoing", c, &id, "attempts", r.get(4)?)?;
             let rec = OutgoingRecord {
                 seq: from_sql(r.get(2)?),
-                message: Bytes::from(r.get::<_, Vec<u8>>(3)?),
+                message: stored_message(r, (3, 8), "outgoing", &id)?,
                 attempts,
                 last_sent: from_sql(r.get(5)?),
                 resend_at: from_sql(r.get(6)?),
@@ -1088,15 +1427,15 @@ fn read_snapshots(tx: &Transaction<'_>) -> Result<Vec<ChannelSnapshot>, LoadErro
     }
     {
         let mut st = tx.prepare(
-            "SELECT ch, id, message, hint, unmet, lost, timeout_at, deps \
-             FROM incoming ORDER BY ch, id",
+            "SELECT i.ch, i.id, m.message, i.hint, i.unmet, i.lost, i.timeout_at, i.deps, \
+             i.msg FROM incoming i LEFT JOIN message m ON m.rowid = i.msg ORDER BY i.ch, i.id",
         )?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
             let ch: i64 = r.get(0)?;
             let c = names.get(&ch).map_or("?", String::as_str);
             let id: String = r.get(1)?;
-            let message = Bytes::from(r.get::<_, Vec<u8>>(2)?);
+            let message = stored_message(r, (2, 8), "incoming", &id)?;
             let mut unmet = ids_column("incoming", c, &id, "unmet", &r.get::<_, Vec<u8>>(4)?)?;
             let mut lost = ids_column("incoming", c, &id, "lost", &r.get::<_, Vec<u8>>(5)?)?;
             if let Some(deps) = r.get::<_, Option<Vec<u8>>>(7)? {
@@ -1752,7 +2091,7 @@ mod tests {
             (snaps[0].incoming.clone(), snaps[0].repair_out.clone())
         };
         let mut s = SqliteStore::open(&path).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 5);
+        assert_eq!(s.schema_version().unwrap(), schema::LATEST);
         assert_eq!(loaded(&mut s), (incoming.clone(), repair_out.clone()));
         drop(s);
         assert_eq!(
@@ -1908,6 +2247,303 @@ mod tests {
         mem.drop_channel("a").unwrap();
         assert_eq!(s.load().unwrap(), journal::replay(mem.load().unwrap(), &[]));
         schema::set_test_key_bits(None);
+    }
+
+    /// `message` rows: one per distinct (channel, id, bytes) of the rows of
+    /// `log`, `outgoing` and `incoming` in `snaps` (shared, and none left over).
+    fn assert_one_copy_per_message(conn: &Connection, snaps: &[ChannelSnapshot]) {
+        let mut distinct = std::collections::HashSet::new();
+        for s in snaps {
+            let msgs = (s.log.iter().map(|r| (&r.id, &r.message)))
+                .chain(s.outgoing.iter().map(|r| (&r.id, &r.message)))
+                .chain(s.incoming.iter().map(|r| (&r.id, &r.message)));
+            for (id, m) in msgs {
+                distinct.insert((s.channel.clone(), id.clone(), m.clone()));
+            }
+        }
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM message", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows as usize, distinct.len());
+    }
+
+    /// Messages of one id in several tables with equal or different bytes:
+    /// random upserts and deletes of `log`, `outgoing` and `incoming` (ids
+    /// sharing keys, folds every few change sets, a channel dropped) give
+    /// the reference store's state, with one `message` row per distinct
+    /// message and none left behind; also when a change set is written
+    /// into the tables as it is (a large one, not coalesced: an id may be
+    /// upserted and deleted in one table).
+    #[test]
+    fn messages_are_stored_once_and_deleted_with_their_last_row() {
+        schema::set_test_key_bits(Some(2));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.db");
+        let options = Options {
+            journal_fold_rows: 3,
+            ..Options::default()
+        };
+        let mut s = SqliteStore::open_with(&path, &options).unwrap();
+        let mut mem = MemoryStore::new();
+        let mut x: u64 = 0x1234_5678_9ABC_DEF1;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for round in 0..80 {
+            let mut channels = Vec::new();
+            for ch in ["a", "b"] {
+                let mut c = ChannelChanges {
+                    channel: ch.into(),
+                    ..Default::default()
+                };
+                // Bytes: one of two versions per id, so most upserts of an
+                // id in another table share a copy, some do not.
+                let bytes = |id: &str, v: u64| Bytes::from(format!("{ch} {id} v{v}"));
+                for _ in 0..next(6) {
+                    let id = format!("m{}", next(10));
+                    match next(6) {
+                        0 | 1 => c.log_upserts.push(LogRecord {
+                            seq: next(100),
+                            message: bytes(&id, next(2)),
+                            hint: None,
+                            id,
+                        }),
+                        2 => c.outgoing_upserts.push(OutgoingRecord {
+                            seq: next(100),
+                            message: bytes(&id, next(2)),
+                            attempts: round as u32,
+                            last_sent: 1,
+                            resend_at: 2,
+                            ackers: vec![],
+                            id,
+                        }),
+                        3 => c.incoming_upserts.push(IncomingRecord {
+                            message: bytes(&id, next(2)),
+                            hint: None,
+                            unmet: vec!["u".into()],
+                            lost: vec![],
+                            timeout_at: round,
+                            id,
+                        }),
+                        4 => c.log_deletes.push(id),
+                        _ => {
+                            c.incoming_deletes.push(id.clone());
+                            c.outgoing_deletes.push(id);
+                        }
+                    }
+                }
+                // One change set never upserts an id twice in one table.
+                let mut seen = std::collections::HashSet::new();
+                c.log_upserts.retain(|r| seen.insert(r.id.clone()));
+                seen.clear();
+                c.outgoing_upserts.retain(|r| seen.insert(r.id.clone()));
+                seen.clear();
+                c.incoming_upserts.retain(|r| seen.insert(r.id.clone()));
+                channels.push(c);
+            }
+            let cs = ChangeSet { channels };
+            if round % 5 == 4 {
+                // As a large change set is written: not coalesced, after a fold.
+                s.fold_journal_except(None, Some(&cs), "direct").unwrap();
+            } else {
+                s.apply(&cs).unwrap();
+            }
+            mem.apply(&cs).unwrap();
+            let expected = journal::replay(mem.load().unwrap(), &[]);
+            assert_eq!(s.load().unwrap(), expected, "round {round}");
+            if s.pending_rows() == 0 {
+                assert_one_copy_per_message(&s.conn, &expected);
+            }
+        }
+        drop(s);
+        let expected = journal::replay(mem.load().unwrap(), &[]);
+        let mut s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.load().unwrap(), expected);
+        assert_one_copy_per_message(&s.conn, &expected);
+        s.drop_channel("a").unwrap();
+        mem.drop_channel("a").unwrap();
+        let expected = journal::replay(mem.load().unwrap(), &[]);
+        assert_eq!(s.load().unwrap(), expected);
+        assert_one_copy_per_message(&s.conn, &expected);
+        schema::set_test_key_bits(None);
+    }
+
+    /// Writes a coalesced change set as rows of version 5 (every row with
+    /// its own copy of its message; dependencies as ids).
+    fn write_v5(tx: &Transaction<'_>, ch: &ChannelChanges) {
+        let key = |id: &str| schema::id_key(OLD_FILE_SALT, id);
+        match &ch.meta {
+            Some(m) => tx.execute(
+                "INSERT INTO channel (channel, dialect, sync, lamport, next_seq, \
+                 last_broadcast, sync_due, rng_state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    ch.channel,
+                    dialect_to_sql(m.dialect),
+                    m.sync,
+                    to_sql(m.lamport),
+                    to_sql(m.next_seq),
+                    to_sql(m.last_broadcast),
+                    to_sql(m.sync_due),
+                    to_sql(m.rng_state),
+                ],
+            ),
+            None => tx.execute("INSERT INTO channel (channel) VALUES (?1)", [&ch.channel]),
+        }
+        .unwrap();
+        let c = tx.last_insert_rowid();
+        for r in &ch.log_upserts {
+            tx.execute(
+                "INSERT INTO log (ch, key, id, seq, message, hint) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    c,
+                    key(&r.id),
+                    r.id,
+                    to_sql(r.seq),
+                    &r.message[..],
+                    r.hint.as_deref()
+                ],
+            )
+            .unwrap();
+        }
+        for r in &ch.outgoing_upserts {
+            tx.execute(
+                "INSERT INTO outgoing (ch, key, id, seq, message, attempts, last_sent, \
+                 resend_at, ackers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    c,
+                    key(&r.id),
+                    r.id,
+                    to_sql(r.seq),
+                    &r.message[..],
+                    r.attempts,
+                    to_sql(r.last_sent),
+                    to_sql(r.resend_at),
+                    encode_ids(&r.ackers)
+                ],
+            )
+            .unwrap();
+        }
+        for r in &ch.incoming_upserts {
+            tx.execute(
+                "INSERT INTO incoming (ch, key, id, message, hint, unmet, lost, timeout_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    c,
+                    key(&r.id),
+                    r.id,
+                    &r.message[..],
+                    r.hint.as_deref(),
+                    encode_ids(&r.unmet),
+                    encode_ids(&r.lost),
+                    to_sql(r.timeout_at)
+                ],
+            )
+            .unwrap();
+        }
+        for r in &ch.repair_out_upserts {
+            tx.execute(
+                "INSERT INTO repair_out (ch, key, id, entry_id, entry_hint, entry_sender, \
+                 attempts, due, expires_at) VALUES (?1, ?2, ?3, NULL, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    c,
+                    key(&r.id),
+                    r.id,
+                    r.entry.retrieval_hint.as_deref(),
+                    r.entry.sender_id,
+                    r.attempts,
+                    r.due.map(to_sql),
+                    to_sql(r.expires_at)
+                ],
+            )
+            .unwrap();
+        }
+        for r in &ch.repair_in_upserts {
+            tx.execute(
+                "INSERT INTO repair_in (ch, key, id, t_resp) VALUES (?1, ?2, ?3, ?4)",
+                params![c, key(&r.id), r.id, to_sql(r.t_resp)],
+            )
+            .unwrap();
+        }
+        for r in &ch.remembered_upserts {
+            tx.execute(
+                "INSERT INTO remembered (ch, kind, key, id, seq) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    c,
+                    remembered_to_sql(r.kind),
+                    key(&r.id),
+                    r.id,
+                    to_sql(r.seq)
+                ],
+            )
+            .unwrap();
+        }
+    }
+
+    /// A version-5 file with rows of every kind in three channels (one
+    /// without settings), where some messages are stored in two or three
+    /// tables with equal bytes (a sent message in `log` and `outgoing`, a
+    /// buffered one also in `log`) and others with different bytes, opens
+    /// as version 6 with the same loaded state, one `message` row per
+    /// distinct message, and takes new change sets like a fresh file.
+    #[test]
+    fn version_5_file_is_migrated_to_one_copy_per_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v5.db");
+        let mut mem = MemoryStore::new();
+        let mut cs = all_tables(&["a", "b", "bare"], 4, 1);
+        for c in &mut cs.channels {
+            // k0: log and outgoing share bytes; k1: all three tables do;
+            // k2, k3: log and outgoing differ; i0..i3 only in incoming.
+            let log0 = c.log_upserts[0].message.clone();
+            c.outgoing_upserts[0].message = log0;
+            let log1 = c.log_upserts[1].message.clone();
+            c.outgoing_upserts[1].message = log1.clone();
+            let mut shared = c.incoming_upserts[0].clone();
+            shared.id = "k1".into();
+            shared.message = log1;
+            c.incoming_upserts.push(shared);
+            // An incoming message whose bytes only outgoing also holds.
+            let mut out_only = c.incoming_upserts[1].clone();
+            out_only.id = "k2".into();
+            out_only.message = c.outgoing_upserts[2].message.clone();
+            c.incoming_upserts.push(out_only);
+        }
+        {
+            let conn = file_at_version(&path, 5);
+            let tx = conn.unchecked_transaction().unwrap();
+            for ch in journal::coalesce(vec![cs.clone()]) {
+                write_v5(&tx, &ch);
+            }
+            tx.commit().unwrap();
+            mem.apply(&cs).unwrap();
+        }
+        let expected = journal::replay(mem.load().unwrap(), &[]);
+        let mut s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), 6);
+        assert_eq!(s.load().unwrap(), expected);
+        assert_one_copy_per_message(&s.conn, &expected);
+        // Per channel with settings: 4 log + 2 outgoing (k2, k3) + 4 incoming (i0..i3).
+        let rows: i64 = s
+            .conn
+            .query_row("SELECT count(*) FROM message", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 3 * 10);
+        // New change sets: deliveries, deletes, a dropped channel.
+        let mut next = all_tables(&["a"], 2, 2);
+        next.channels[0].incoming_deletes = vec!["k1".into(), "i0".into()];
+        next.channels[0].outgoing_deletes = vec!["k0".into(), "k2".into()];
+        s.apply(&next).unwrap();
+        mem.apply(&next).unwrap();
+        s.drop_channel("b").unwrap();
+        mem.drop_channel("b").unwrap();
+        drop(s);
+        let expected = journal::replay(mem.load().unwrap(), &[]);
+        let mut s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.load().unwrap(), expected);
+        assert_one_copy_per_message(&s.conn, &expected);
     }
 
     /// Records written since the last fold that vanish from the append file

@@ -361,14 +361,121 @@ ALTER TABLE repair_out_v5 RENAME TO repair_out;
 CREATE INDEX repair_out_key ON repair_out (ch, key);
 ";
 
+/// Version 6: one stored copy of each message.
+///
+/// In version 5 `log`, `outgoing` and `incoming` each held the whole encoded
+/// message (~1 KB). A message received out of order was written as an
+/// `incoming` row, and when delivered that row was deleted (at a random
+/// place of the table: rows are appended in arrival order and deleted in
+/// delivery order, so a fold dirtied most of its pages) and the same bytes
+/// written again as a `log` row; a sent message was stored twice (`log` and
+/// `outgoing`). Now the bytes are in table `message`, a rowid table appended
+/// in write order and written once, and the three tables hold small rows
+/// with `msg`, the rowid of their message. Rows of one id (in any of the
+/// three tables) with the same bytes share one `message` row; a `message`
+/// row is deleted by the fold that removes the last row referring to it.
+/// Migrated rows share a copy where the bytes are equal.
+const V6: &str = "
+CREATE TABLE message (
+    message BLOB NOT NULL              -- sds::store::encode_message
+);
+
+-- Every log row's message, with the log row's rowid.
+INSERT INTO message (rowid, message) SELECT rowid, message FROM log ORDER BY rowid;
+
+-- Outgoing rows: the log row's copy when the bytes are equal, else a new row.
+CREATE TEMP TABLE v6_outgoing (r INTEGER PRIMARY KEY, msg INTEGER, fresh INTEGER NOT NULL);
+INSERT INTO v6_outgoing (r, msg, fresh)
+    SELECT o.rowid, l.rowid, l.rowid IS NULL
+    FROM outgoing o LEFT JOIN log l
+        ON l.ch = o.ch AND l.key = o.key AND l.id = o.id AND l.message = o.message
+    ORDER BY o.rowid;
+UPDATE v6_outgoing SET msg = (SELECT coalesce(max(rowid), 0) FROM message) + r WHERE fresh;
+INSERT INTO message (rowid, message)
+    SELECT v.msg, o.message FROM v6_outgoing v JOIN outgoing o ON o.rowid = v.r
+    WHERE v.fresh ORDER BY v.msg;
+
+-- Incoming rows: the log's or outgoing's copy when the bytes are equal.
+CREATE TEMP TABLE v6_incoming (r INTEGER PRIMARY KEY, msg INTEGER, fresh INTEGER NOT NULL);
+INSERT INTO v6_incoming (r, msg, fresh)
+    SELECT r, msg, msg IS NULL FROM (
+        SELECT i.rowid AS r, coalesce(
+            (SELECT l.rowid FROM log l
+             WHERE l.ch = i.ch AND l.key = i.key AND l.id = i.id AND l.message = i.message),
+            (SELECT v.msg FROM outgoing o JOIN v6_outgoing v ON v.r = o.rowid
+             WHERE o.ch = i.ch AND o.key = i.key AND o.id = i.id AND o.message = i.message)
+        ) AS msg
+        FROM incoming i
+    ) ORDER BY r;
+UPDATE v6_incoming SET msg = (SELECT coalesce(max(rowid), 0) FROM message) + r WHERE fresh;
+INSERT INTO message (rowid, message)
+    SELECT v.msg, i.message FROM v6_incoming v JOIN incoming i ON i.rowid = v.r
+    WHERE v.fresh ORDER BY v.msg;
+
+CREATE TABLE log_v6 (
+    ch   INTEGER NOT NULL,
+    key  INTEGER NOT NULL,
+    id   TEXT NOT NULL,
+    seq  INTEGER NOT NULL,
+    msg  INTEGER NOT NULL,             -- message.rowid
+    hint BLOB
+);
+INSERT INTO log_v6 (rowid, ch, key, id, seq, msg, hint)
+    SELECT rowid, ch, key, id, seq, rowid, hint FROM log ORDER BY rowid;
+DROP TABLE log;
+ALTER TABLE log_v6 RENAME TO log;
+CREATE INDEX log_key ON log (ch, key);
+
+CREATE TABLE outgoing_v6 (
+    ch        INTEGER NOT NULL,
+    key       INTEGER NOT NULL,
+    id        TEXT NOT NULL,
+    seq       INTEGER NOT NULL,
+    msg       INTEGER NOT NULL,
+    attempts  INTEGER NOT NULL,
+    last_sent INTEGER NOT NULL,
+    resend_at INTEGER NOT NULL,
+    ackers    BLOB NOT NULL
+);
+INSERT INTO outgoing_v6 (rowid, ch, key, id, seq, msg, attempts, last_sent, resend_at, ackers)
+    SELECT o.rowid, o.ch, o.key, o.id, o.seq, v.msg, o.attempts, o.last_sent, o.resend_at,
+           o.ackers
+    FROM outgoing o JOIN v6_outgoing v ON v.r = o.rowid ORDER BY o.rowid;
+DROP TABLE outgoing;
+ALTER TABLE outgoing_v6 RENAME TO outgoing;
+CREATE INDEX outgoing_key ON outgoing (ch, key);
+
+CREATE TABLE incoming_v6 (
+    ch         INTEGER NOT NULL,
+    key        INTEGER NOT NULL,
+    id         TEXT NOT NULL,
+    msg        INTEGER NOT NULL,
+    hint       BLOB,
+    unmet      BLOB NOT NULL,
+    lost       BLOB NOT NULL,
+    timeout_at INTEGER NOT NULL,
+    deps       BLOB
+);
+INSERT INTO incoming_v6 (rowid, ch, key, id, msg, hint, unmet, lost, timeout_at, deps)
+    SELECT i.rowid, i.ch, i.key, i.id, v.msg, i.hint, i.unmet, i.lost, i.timeout_at, i.deps
+    FROM incoming i JOIN v6_incoming v ON v.r = i.rowid ORDER BY i.rowid;
+DROP TABLE incoming;
+ALTER TABLE incoming_v6 RENAME TO incoming;
+CREATE INDEX incoming_key ON incoming (ch, key);
+
+DROP TABLE temp.v6_outgoing;
+DROP TABLE temp.v6_incoming;
+";
+
 /// The migrations, oldest first: `MIGRATIONS[i]` goes from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this build writes.
 pub const LATEST: u32 = MIGRATIONS.len() as u32;
 
 /// The tables with rows per (channel, id), their column `ch` the channel's `no`
-/// (for `drop_channel`; the `channel` row itself is deleted last).
+/// (for `drop_channel`, which deletes the `message` rows of the first three
+/// first; the `channel` row itself is deleted last).
 pub(crate) const ID_TABLES: &[&str] = &[
     "log",
     "outgoing",
@@ -377,6 +484,9 @@ pub(crate) const ID_TABLES: &[&str] = &[
     "repair_in",
     "remembered",
 ];
+
+/// The tables whose rows refer to a `message` row by `msg` (version 6).
+pub(crate) const MESSAGE_TABLES: [&str; 3] = ["log", "outgoing", "incoming"];
 
 /// The `key` of an id (version 4): the first 8 bytes of
 /// SHA-256(salt as 8 little-endian bytes ‖ the id's UTF-8 bytes), read

@@ -14,14 +14,14 @@ fn user_version(path: &std::path::Path) -> i64 {
 }
 
 #[test]
-fn fresh_file_gets_version_5_in_wal_mode() {
+fn fresh_file_gets_version_6_in_wal_mode() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fresh.db");
     let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(schema::LATEST, 5);
-    assert_eq!(s.schema_version().unwrap(), 5);
+    assert_eq!(schema::LATEST, 6);
+    assert_eq!(s.schema_version().unwrap(), 6);
     drop(s);
-    assert_eq!(user_version(&path), 5);
+    assert_eq!(user_version(&path), 6);
     let c = Connection::open(&path).unwrap();
     let mode: String = c
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
@@ -48,6 +48,7 @@ fn fresh_file_gets_version_5_in_wal_mode() {
             "journal",
             "journal_file",
             "log",
+            "message",
             "outgoing",
             "remembered",
             "repair_in",
@@ -66,7 +67,7 @@ fn reopening_keeps_version_and_data() {
         .unwrap();
     for _ in 0..3 {
         let mut s = SqliteStore::open(&path).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 5);
+        assert_eq!(s.schema_version().unwrap(), 6);
         assert_eq!(s.load().unwrap()[0].log.len(), 5);
     }
 }
@@ -82,7 +83,7 @@ fn empty_sqlite_file_of_version_0_is_migrated() {
         .unwrap();
     assert_eq!(user_version(&path), 0);
     let mut s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 5);
+    assert_eq!(s.schema_version().unwrap(), 6);
     assert!(s.load().unwrap().is_empty());
 }
 
@@ -96,15 +97,15 @@ fn newer_version_is_refused_with_both_versions_and_the_file() {
         .unwrap();
     Connection::open(&path)
         .unwrap()
-        .pragma_update(None, "user_version", 6)
+        .pragma_update(None, "user_version", 7)
         .unwrap();
     let err = SqliteStore::open(&path).unwrap_err().0;
     assert!(err.contains(&path.display().to_string()), "{err}");
-    assert!(err.contains("schema version 6"), "{err}");
-    assert!(err.contains("up to 5"), "{err}");
+    assert!(err.contains("schema version 7"), "{err}");
+    assert!(err.contains("up to 6"), "{err}");
     assert!(err.contains("newer"), "{err}");
     // Refused without touching the file.
-    assert_eq!(user_version(&path), 6);
+    assert_eq!(user_version(&path), 7);
     // Read-only opening refuses it too.
     let ro = Options {
         read_only: true,
@@ -113,7 +114,7 @@ fn newer_version_is_refused_with_both_versions_and_the_file() {
     assert!(SqliteStore::open_with(&path, &ro)
         .unwrap_err()
         .0
-        .contains("schema version 6"));
+        .contains("schema version 7"));
 }
 
 #[test]
@@ -199,7 +200,7 @@ fn version_1_file_is_migrated_with_its_data() {
     drop(c);
     assert_eq!(user_version(&path), 1);
     let mut s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 5);
+    assert_eq!(s.schema_version().unwrap(), 6);
     let snaps = s.load().unwrap();
     assert_eq!(snaps.len(), 1);
     let ch = &snaps[0];
