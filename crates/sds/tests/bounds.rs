@@ -140,3 +140,56 @@ fn repair_buffers_are_capped() {
     b.receive(last.bytes, None, T0 + 100).unwrap();
     assert_eq!(b.channel_state("c").unwrap().repair_requests.len(), 5);
 }
+
+/// The table of sender ids is capped (4 096 entries); senders beyond it are
+/// still named correctly, in events and in what the log keeps.
+#[test]
+fn senders_beyond_the_sender_table_keep_their_ids() {
+    use sds::wire::{encode, HistoryEntry, Message};
+    let n = 4_200u64;
+    let mut r = Participant::new(
+        "r",
+        Config {
+            max_log: n as usize,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    for i in 0..n {
+        let history = (i > 0)
+            .then(|| HistoryEntry {
+                message_id: format!("m{}", i - 1),
+                retrieval_hint: None,
+                sender_id: Some(format!("sender-{}", i - 1)),
+            })
+            .into_iter()
+            .collect();
+        let msg = Message {
+            sender_id: format!("sender-{i}"),
+            message_id: format!("m{i}"),
+            channel_id: "c".into(),
+            lamport_timestamp: Some(T0 + i),
+            causal_history: history,
+            bloom_filter: None,
+            repair_request: vec![],
+            content: Some(bytes::Bytes::from_static(b"x")),
+        };
+        r.receive(encode(&msg, sds::Dialect::Spec).unwrap(), None, T0 + i)
+            .unwrap();
+    }
+    let senders: Vec<String> = drain(&mut r)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Delivered { sender_id, .. } => Some(sender_id),
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<String> = (0..n).map(|i| format!("sender-{i}")).collect();
+    assert_eq!(senders, expected);
+    let kept: Vec<String> = r
+        .delivered_after("c", None)
+        .into_iter()
+        .map(|d| d.sender_id)
+        .collect();
+    assert_eq!(kept, expected);
+}
