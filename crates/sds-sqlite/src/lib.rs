@@ -2184,6 +2184,27 @@ mod tests {
         assert_eq!(SqliteStore::open(&path).unwrap().load().unwrap(), expected);
     }
 
+    /// A deterministic generator for the randomized tests: `next(n)` is in `0..n`.
+    fn xorshift(mut x: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        }
+    }
+
+    /// A store on `name` in `dir` that folds its journal every 3 change sets.
+    fn folding_store(dir: &Path, name: &str) -> (PathBuf, SqliteStore) {
+        let path = dir.join(name);
+        let options = Options {
+            journal_fold_rows: 3,
+            ..Options::default()
+        };
+        let s = SqliteStore::open_with(&path, &options).unwrap();
+        (path, s)
+    }
+
     /// Ids whose keys collide are still told apart: with keys of 2 bits (so
     /// most ids share a key with others), random upserts and deletes of every
     /// table give what the in-memory reference store gives, folded after
@@ -2193,20 +2214,9 @@ mod tests {
         schema::set_test_key_bits(Some(2));
         assert_eq!(schema::id_key(7, "k0") >> 2, 0);
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("collide.db");
-        let options = Options {
-            journal_fold_rows: 3,
-            ..Options::default()
-        };
-        let mut s = SqliteStore::open_with(&path, &options).unwrap();
+        let (path, mut s) = folding_store(dir.path(), "collide.db");
         let mut mem = MemoryStore::new();
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
         for round in 0..60 {
             let mut cs = all_tables(&["a", "b"], 1 + next(12), round);
             for c in &mut cs.channels {
@@ -2278,20 +2288,9 @@ mod tests {
     fn messages_are_stored_once_and_deleted_with_their_last_row() {
         schema::set_test_key_bits(Some(2));
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("shared.db");
-        let options = Options {
-            journal_fold_rows: 3,
-            ..Options::default()
-        };
-        let mut s = SqliteStore::open_with(&path, &options).unwrap();
+        let (path, mut s) = folding_store(dir.path(), "shared.db");
         let mut mem = MemoryStore::new();
-        let mut x: u64 = 0x1234_5678_9ABC_DEF1;
-        let mut next = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut next = xorshift(0x1234_5678_9ABC_DEF1);
         for round in 0..80 {
             let mut channels = Vec::new();
             for ch in ["a", "b"] {
