@@ -356,7 +356,8 @@ fn detect(buf: &[u8]) -> Dialect {
 }
 
 /// Number of well-formed top-level fields numbered `number` from `from` on
-/// (stops at the first malformed tag; the decoder reports it).
+/// (stops at the first malformed tag; the decoder reports it), and the end
+/// of the run of such fields that starts at `from`.
 fn count_fields(buf: &[u8], from: usize, number: u32) -> (usize, usize) {
     let mut r = Reader::new(buf, from, buf.len());
     let mut n = 0;
