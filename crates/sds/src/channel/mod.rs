@@ -790,35 +790,16 @@ impl Channel {
         missing_deps: Vec<(Id, Dep)>,
         now: u64,
     ) {
-        let r = &ctx.cfg.repair;
-        if r.enabled {
-            let hash = self.repair_hash(ctx.cfg);
+        if ctx.cfg.repair.enabled {
             // `missing_deps[i]` is `missing[i]` with the channel's shared ids
             // (those of the reverse index when a buffered message waits for it).
             for (e, (dep_id, dep)) in missing.iter().zip(missing_deps) {
-                if e.sender_id.as_deref().is_none_or(str::is_empty)
-                    || self.repair_out.contains(&dep_id)
-                {
-                    // Already scheduled, or unanswerable: nobody can answer a
-                    // request without the original sender.
+                if e.sender_id.as_deref().is_none_or(str::is_empty) {
+                    // Unanswerable: nobody can answer a request without the
+                    // original sender.
                     continue;
                 }
-                if self
-                    .repair_out
-                    .full_before(r.max_outgoing_entries, now + r.t_min_ms)
-                {
-                    // Full of entries due before this one could be (T_req is
-                    // at least T_min away): it would be evicted at once.
-                    continue;
-                }
-                let rid = dep_id;
-                persist::touch(&mut self.dirty, Kind::RepairOut, &rid);
-                for old in self
-                    .repair_out
-                    .add(rid, dep, hash, now, r.max_outgoing_entries)
-                {
-                    persist::touch(&mut self.dirty, Kind::RepairOut, &old);
-                }
+                self.request_repair(ctx, dep_id, dep, now);
             }
         }
         self.stats.missing_reported += missing.len() as u64;
@@ -827,6 +808,32 @@ impl Channel {
             message_id: owned(message_id),
             missing,
         });
+    }
+
+    /// SDS-R: schedules a request for the missing `dep` (shared id `id`),
+    /// unless one is scheduled already or the buffer is full of entries due
+    /// earlier.
+    fn request_repair(&mut self, ctx: &Ctx<'_>, id: Id, dep: Dep, now: u64) {
+        let r = &ctx.cfg.repair;
+        if !r.enabled || self.repair_out.contains(&id) {
+            return;
+        }
+        if self
+            .repair_out
+            .full_before(r.max_outgoing_entries, now + r.t_min_ms)
+        {
+            // Full of entries due before this one could be (T_req is at
+            // least T_min away): it would be evicted at once.
+            return;
+        }
+        let hash = self.repair_hash(ctx.cfg);
+        persist::touch(&mut self.dirty, Kind::RepairOut, &id);
+        for old in self
+            .repair_out
+            .add(id, dep, hash, now, r.max_outgoing_entries)
+        {
+            persist::touch(&mut self.dirty, Kind::RepairOut, &old);
+        }
     }
 
     fn decode_bloom<'m>(
@@ -1204,9 +1211,20 @@ impl Channel {
         self.resend_due(ctx, now);
         self.expire_buffered(ctx, now);
         self.answer_repairs(ctx, now);
-        while let Some(id) = self.repair_out.pop_expired(now) {
+        let mut renew = Vec::new();
+        while let Some((id, old)) = self.repair_out.pop_expired(now) {
             persist::touch(&mut self.dirty, Kind::RepairOut, &id);
             self.stats.repair_requests_expired += 1;
+            // Still missing, and a buffered message still waits for it: every
+            // round's answer may have been lost (heavy loss, a partition), so
+            // the rounds start over. The buffer timeout bounds this: once the
+            // dependency is declared lost, nothing waits for it.
+            if matches!(self.incoming.lookup(&id), Some(Known::Waited(_))) {
+                renew.push((id, old.entry));
+            }
+        }
+        for (id, dep) in renew {
+            self.request_repair(ctx, id, dep, now);
         }
         if self.cfg.sync_enabled() {
             let periodic = now >= self.sync_due;

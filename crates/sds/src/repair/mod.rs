@@ -420,14 +420,14 @@ impl RepairOut {
 
     /// Removes and returns the entry expiring first if it expires at `now`
     /// (after [`Self::promote`]).
-    pub fn pop_expired(&mut self, now: u64) -> Option<Id> {
+    pub fn pop_expired(&mut self, now: u64) -> Option<(Id, OutRepair)> {
         let (at, _) = self.expiry.first()?;
         if *at > now {
             return None;
         }
         let (_, id) = self.expiry.first()?.clone();
-        self.remove(&id);
-        Some(id)
+        let e = self.remove(&id)?;
+        Some((id, e))
     }
 
     /// Ids in T_req order.
@@ -679,7 +679,7 @@ mod tests {
                     Op::PopExpired => {
                         lazy.promote(now);
                         prop_assert_eq!(
-                            lazy.pop_expired(now).map(|k| k.to_string()),
+                            lazy.pop_expired(now).map(|(k, _)| k.to_string()),
                             model.pop_expired(now)
                         );
                     }
