@@ -135,6 +135,9 @@ pub struct RepairConfig {
     /// Times a still-missing message is requested (each round waits
     /// `retry_interval_ms` for an answer). Default: 5 (at 20 % loss, three rounds still lost about one
     /// message in a hundred when every answer was lost; five make it 0.03 %).
+    /// When the request expires (T_max per round after `T_req`) and a
+    /// buffered message still waits for the message, the rounds start over,
+    /// until the buffer timeout declares it lost.
     pub max_request_attempts: u32,
     /// How long a request waits for an answer before it is made again, and how
     /// long another participant's request for the same message holds ours
