@@ -97,14 +97,11 @@ impl<E> Calendar<E> {
         if let Some(e) = self.early.pop() {
             return Some(e);
         }
+        // With only far events, the floor jumps to the first of them, which
+        // moves it (and those due within the horizon) into their buckets.
         let time = match self.first_bucket() {
             Some(t) => t,
-            None => {
-                // Only far events: the floor jumps to the first of them.
-                let t = self.far.peek()?.time;
-                self.advance(t);
-                t
-            }
+            None => self.far.peek()?.time,
         };
         self.advance(time);
         let (seq, ev) = self.bucket(time).pop_front()?;
