@@ -187,12 +187,6 @@ impl<'a> Key<'a> {
         }
     }
 
-    /// The text.
-    #[inline]
-    pub fn text(&self) -> &'a str {
-        self.text
-    }
-
     /// Whether both keys have the same text (hashes first).
     #[inline]
     pub fn same(&self, other: &Key<'_>) -> bool {

@@ -7,7 +7,7 @@ mod persist;
 mod store;
 
 use persist::{Dirty, Kind};
-use store::{BoundedSet, Buffered, IdList, Incoming, Known, Log, LogEntry, OutEntry, Outgoing};
+use store::{BoundedSet, Buffered, Incoming, Known, Log, LogEntry, OutEntry, Outgoing};
 pub(crate) use store::{Dep, StoredMessage};
 
 use crate::bloom::{BloomEncoding, BloomParams, BloomView, ItemHash, RollingBloom};
@@ -702,7 +702,8 @@ impl Channel {
         }
         self.bloom_insert(&id);
 
-        let mut unmet = IdList::new();
+        // On the stack: the buffer keeps a count, not the list.
+        let mut unmet: SmallVec<[Id; 16]> = SmallVec::new();
         let mut missing: Vec<HistoryEntry> = Vec::new();
         let mut missing_deps: Vec<(Id, Dep)> = Vec::new();
         let n_deps = msg.causal_history.len();
@@ -716,18 +717,14 @@ impl Channel {
             // first, and their texts are in the message buffer at hand.
             let repeated = k.equivalent(&id) || keys[..i].iter().any(|p| p.same(k));
             if !repeated {
-                if unmet.is_empty() && !matches!(state, DepState::Present) {
-                    // At most one per remaining entry: one allocation, not
-                    // one per doubling.
-                    unmet.reserve_exact(n_deps - i);
-                }
                 match state {
                     DepState::Present => {}
                     DepState::Waiting => unmet.push(dep_id.clone()),
                     DepState::Missing => {
                         unmet.push(dep_id.clone());
                         if missing.is_empty() {
-                            // As for `unmet`: one allocation each.
+                            // At most one per remaining entry: one
+                            // allocation each, not one per doubling.
                             missing.reserve_exact(n_deps - i);
                             missing_deps.reserve_exact(n_deps - i);
                         }
@@ -768,9 +765,9 @@ impl Channel {
             Buffered {
                 msg: stored,
                 hint,
-                unmet,
                 lost: Vec::new(),
             },
+            &unmet,
             now + ctx.cfg.buffer_timeout_ms,
         );
         persist::touch(&mut self.dirty, Kind::Incoming, &id);
@@ -1307,7 +1304,7 @@ impl Channel {
             let Some(b) = self.incoming.get(&node) else {
                 continue;
             };
-            for dep in &b.unmet {
+            for dep in &self.incoming.unmet(&node) {
                 if self.incoming.contains(dep) {
                     stack.push(dep.clone());
                 } else if seen_roots.insert(dep.clone()) {

@@ -126,7 +126,12 @@ impl Channel {
                         id: super::owned(id),
                         message: stored_bytes(&b.msg),
                         hint: b.hint.clone(),
-                        unmet: b.unmet.iter().map(|d| super::owned(d)).collect(),
+                        unmet: self
+                            .incoming
+                            .unmet(id)
+                            .iter()
+                            .map(|d| super::owned(d))
+                            .collect(),
                         lost: b.lost.clone(),
                         timeout_at: self.incoming.timeout_of(id).unwrap_or(0),
                     }),
@@ -277,10 +282,10 @@ impl Channel {
             let b = Buffered {
                 msg: Arc::new(to_stored(&r.message)?),
                 hint: r.hint.clone(),
-                unmet: r.unmet.iter().map(|d| Id::from(d.as_str())).collect(),
                 lost: r.lost.clone(),
             };
-            ch.incoming.insert(b, r.timeout_at);
+            let unmet: Vec<Id> = r.unmet.iter().map(|d| Id::from(d.as_str())).collect();
+            ch.incoming.insert(b, &unmet, r.timeout_at);
         }
         for r in &snap.repair_out {
             let e = OutRepair {

@@ -310,12 +310,9 @@ impl Outgoing {
     }
 }
 
-/// A short list of ids, kept inline up to two: a buffered message usually
-/// waits for one or two dependencies, and an id is usually waited for by one
-/// or two messages. Inline, resolving a dependency does not follow a pointer
-/// to a separate allocation per message (a cache miss each, with many
-/// participants in one process).
-pub(crate) type IdList = SmallVec<[Id; 2]>;
+/// The dependencies of one buffered message that are still unmet, as the
+/// channel's shared ids (at most one per distinct id of its causal history).
+pub(crate) type IdList = SmallVec<[Id; 4]>;
 
 /// A received content message waiting for dependencies.
 #[derive(Clone, Debug)]
@@ -323,39 +320,77 @@ pub(crate) struct Buffered {
     /// Shared from the start: delivering it moves it into the log as is.
     pub msg: Arc<StoredMessage>,
     pub hint: Option<Bytes>,
-    /// Dependencies not yet in the log (nor met nor lost).
-    pub unmet: IdList,
     /// Dependencies declared lost.
     pub lost: Vec<String>,
 }
 
-/// A buffered message with its lost-dependency deadline.
+/// A buffered message waiting for an id: its slot in the slab and the slot's
+/// generation when it started waiting. 8 bytes instead of a 16-byte shared
+/// id; a slot reused by a later message has a new generation, so a waiter
+/// left behind by an earlier occupant can never be mistaken for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Waiter {
+    slot: u32,
+    gen: u32,
+}
+
+/// A buffered message with what the buffer keeps about it.
 #[derive(Debug)]
 struct Slot {
+    id: Id,
     b: Buffered,
     /// `None` once it has expired (the message stays until it is released).
     timeout_at: Option<u64>,
+    /// How many distinct ids it still waits for (it is a waiter in each of
+    /// their nodes): the list itself is derived from its causal history and
+    /// the nodes when it is needed (persistence, lost-dependency reports),
+    /// which is rare, instead of being kept per message.
+    unmet: u32,
 }
+
+/// A slab entry: the generation survives the slot's reuse.
+#[derive(Debug)]
+struct Entry {
+    gen: u32,
+    slot: Option<Slot>,
+}
+
+/// No slot: a node that is only waited for.
+const NO_SLOT: u32 = u32::MAX;
 
 /// One id the incoming buffer knows: a buffered message, an id buffered
 /// messages wait for, or both (a buffered message others wait for).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Node {
-    /// Boxed: a slot is 200 bytes, and the table doubles as it grows; the
-    /// growth then moves pointers, and the table stays small.
-    slot: Option<Box<Slot>>,
-    /// Buffered messages waiting for this id.
-    waiters: IdList,
+    /// The message's slot, or [`NO_SLOT`].
+    slot: u32,
+    /// Buffered messages waiting for this id, inline up to two (usually one
+    /// or two; a message that many later ones name spills to the heap).
+    waiters: SmallVec<[Waiter; 2]>,
+}
+
+impl Default for Node {
+    fn default() -> Self {
+        Node {
+            slot: NO_SLOT,
+            waiters: SmallVec::new(),
+        }
+    }
 }
 
 /// The incoming buffer with its reverse dependency index and lost timeouts.
 ///
 /// Buffered messages and the ids they wait for share one table, so a
-/// dependency lookup or an arrival finds either with one probe.
+/// dependency lookup or an arrival finds either with one probe. The messages
+/// themselves live in a slab (one vector, reused through a free list), and
+/// the reverse index names them by slot: a waiting message costs 8 bytes per
+/// dependency and a counter, not a 16-byte id in two lists.
 #[derive(Debug, Default)]
 pub(crate) struct Incoming {
     nodes: IdMap<Node>,
-    /// Nodes with a slot.
+    slab: Vec<Entry>,
+    free: Vec<u32>,
+    /// Slots in use.
     buffered: usize,
     /// Lost-dependency deadlines (also the receive order, for eviction); the
     /// deadline of each is also in its slot, so no second hash table is needed.
@@ -371,11 +406,27 @@ pub(crate) enum Known<'a> {
 }
 
 impl Incoming {
-    fn slot(&self, id: &(impl AsKey + ?Sized)) -> Option<&Slot> {
+    fn slot_no(&self, id: &(impl AsKey + ?Sized)) -> Option<u32> {
         if self.buffered == 0 {
             return None;
         }
-        self.nodes.get(&id.as_key()).and_then(|n| n.slot.as_deref())
+        let n = self.nodes.get(&id.as_key())?;
+        (n.slot != NO_SLOT).then_some(n.slot)
+    }
+
+    fn slot(&self, id: &(impl AsKey + ?Sized)) -> Option<&Slot> {
+        let s = self.slot_no(id)?;
+        self.slab[s as usize].slot.as_ref()
+    }
+
+    fn slot_mut(&mut self, id: &(impl AsKey + ?Sized)) -> Option<(Waiter, &mut Slot)> {
+        let s = self.slot_no(id)?;
+        let e = &mut self.slab[s as usize];
+        let w = Waiter {
+            slot: s,
+            gen: e.gen,
+        };
+        e.slot.as_mut().map(|slot| (w, slot))
     }
 
     pub fn contains(&self, id: &(impl AsKey + ?Sized)) -> bool {
@@ -393,6 +444,32 @@ impl Incoming {
     /// The lost-dependency deadline of a buffered message (`None` once expired).
     pub fn timeout_of(&self, id: &(impl AsKey + ?Sized)) -> Option<u64> {
         self.slot(id).and_then(|s| s.timeout_at)
+    }
+
+    /// The dependencies a buffered message still waits for, in the order of
+    /// its causal history (empty if it is not buffered).
+    pub fn unmet(&self, id: &(impl AsKey + ?Sized)) -> IdList {
+        let mut out = IdList::new();
+        let Some(s) = self.slot_no(id) else {
+            return out;
+        };
+        let e = &self.slab[s as usize];
+        let Some(slot) = &e.slot else { return out };
+        let w = Waiter {
+            slot: s,
+            gen: e.gen,
+        };
+        if slot.unmet == 0 {
+            return out;
+        }
+        for dep in slot.b.msg.causal_history.iter() {
+            if let Some((k, n)) = self.nodes.get_key_value(&crate::id::Key::new(&dep.id)) {
+                if n.waiters.contains(&w) && !out.iter().any(|o| Id::ptr_eq(o, k) || o == k) {
+                    out.push(k.clone());
+                }
+            }
+        }
+        out
     }
 
     /// The earliest lost-dependency deadline.
@@ -413,7 +490,7 @@ impl Incoming {
             return None;
         }
         let (_, id) = self.timeouts.pop_first()?;
-        if let Some(s) = self.nodes.get_mut(&id).and_then(|n| n.slot.as_mut()) {
+        if let Some((_, s)) = self.slot_mut(&id) {
             s.timeout_at = None;
         }
         Some(id)
@@ -426,45 +503,68 @@ impl Incoming {
             return None;
         }
         let (k, n) = self.nodes.get_key_value(&id.as_key())?;
-        if n.slot.is_some() {
+        if n.slot != NO_SLOT {
             Some(Known::Buffered(k))
         } else {
             Some(Known::Waited(k))
         }
     }
 
-    pub fn insert(&mut self, b: Buffered, timeout_at: u64) {
+    /// Buffers a message that waits for `unmet` (the channel's shared ids;
+    /// repeated ids count once). A message already buffered under the same
+    /// id is replaced.
+    pub fn insert(&mut self, b: Buffered, unmet: &[Id], timeout_at: u64) {
         let id = b.msg.id.clone();
-        for dep in &b.unmet {
-            self.nodes
-                .entry(dep.clone())
-                .or_default()
-                .waiters
-                .push(id.clone());
+        self.remove(&id);
+        let s = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.slab.push(Entry { gen: 0, slot: None });
+                (self.slab.len() - 1) as u32
+            }
+        };
+        let e = &mut self.slab[s as usize];
+        let w = Waiter {
+            slot: s,
+            gen: e.gen,
+        };
+        let mut count = 0;
+        for dep in unmet {
+            let waiters = &mut self.nodes.entry(dep.clone()).or_default().waiters;
+            if !waiters.contains(&w) {
+                waiters.push(w);
+                count += 1;
+            }
         }
         self.timeouts.insert((timeout_at, id.clone()));
-        let slot = Box::new(Slot {
+        self.slab[s as usize].slot = Some(Slot {
+            id: id.clone(),
             b,
             timeout_at: Some(timeout_at),
+            unmet: count,
         });
-        match self.nodes.entry(id.clone()).or_default().slot.replace(slot) {
-            Some(old) => {
-                if let Some(at) = old.timeout_at.filter(|at| *at != timeout_at) {
-                    self.timeouts.remove(&(at, id));
-                }
-            }
-            None => self.buffered += 1,
-        }
+        self.nodes.entry(id).or_default().slot = s;
+        self.buffered += 1;
     }
 
     /// Drops `w` from the waiters of `dep`, and the node once it holds nothing.
-    fn unwait(&mut self, dep: &Id, w: &str) {
+    fn unwait(&mut self, dep: &Id, w: Waiter) {
         if let Some(n) = self.nodes.get_mut(dep) {
-            n.waiters.retain(|x| **x != *w);
-            if n.waiters.is_empty() && n.slot.is_none() {
+            n.waiters.retain(|x| *x != w);
+            if n.waiters.is_empty() && n.slot == NO_SLOT {
                 self.nodes.remove(dep);
             }
         }
+    }
+
+    /// Frees a slot (its generation moves on).
+    fn release(&mut self, s: u32) -> Option<Slot> {
+        let e = &mut self.slab[s as usize];
+        let slot = e.slot.take()?;
+        e.gen = e.gen.wrapping_add(1);
+        self.free.push(s);
+        self.buffered -= 1;
+        Some(slot)
     }
 
     /// Removes a buffered message and its index entries.
@@ -473,21 +573,28 @@ impl Incoming {
             return None;
         }
         let key = id.as_key();
-        let n = self.nodes.get_mut(&key)?;
-        let s = n.slot.take()?;
-        self.buffered -= 1;
+        let unmet = self.unmet(&key);
+        let (k, n) = self.nodes.get_key_value_mut(&key)?;
+        if n.slot == NO_SLOT {
+            return None;
+        }
+        let s = std::mem::replace(&mut n.slot, NO_SLOT);
+        let k = k.clone();
         if n.waiters.is_empty() {
-            self.nodes.remove(&key);
+            self.nodes.remove(&k);
         }
-        let k = s.b.msg.id.clone();
-        if let Some(at) = s.timeout_at {
-            self.timeouts.remove(&(at, k.clone()));
+        let w = Waiter {
+            slot: s,
+            gen: self.slab[s as usize].gen,
+        };
+        let slot = self.release(s)?;
+        if let Some(at) = slot.timeout_at {
+            self.timeouts.remove(&(at, slot.id.clone()));
         }
-        let b = s.b;
-        for dep in &b.unmet {
-            self.unwait(dep, &k);
+        for dep in &unmet {
+            self.unwait(dep, w);
         }
-        Some(b)
+        Some(slot.b)
     }
 
     /// Marks `dep` as resolved (present, or lost when `lost`) for every
@@ -509,32 +616,22 @@ impl Incoming {
             return ready;
         };
         let waiting = std::mem::take(&mut n.waiters);
-        if n.slot.is_none() {
+        if n.slot == NO_SLOT {
             self.nodes.remove(dep);
         }
         for w in waiting {
-            if let Some(b) = self
-                .nodes
-                .get_mut(&w)
-                .and_then(|n| n.slot.as_mut())
-                .map(|s| &mut s.b)
-            {
-                // Ids are shared, so the pointer usually finds it.
-                let at = b
-                    .unmet
-                    .iter()
-                    .position(|d| Id::ptr_eq(d, dep))
-                    .or_else(|| b.unmet.iter().position(|d| **d == **dep));
-                if let Some(at) = at {
-                    b.unmet.swap_remove(at);
-                    touched(&w);
-                    if lost {
-                        b.lost.push(super::owned(dep));
-                    }
-                    if b.unmet.is_empty() {
-                        ready.push((b.msg.lamport, w));
-                    }
-                }
+            let e = &mut self.slab[w.slot as usize];
+            if e.gen != w.gen {
+                continue;
+            }
+            let Some(s) = e.slot.as_mut() else { continue };
+            s.unmet -= 1;
+            touched(&s.id);
+            if lost {
+                s.b.lost.push(super::owned(dep));
+            }
+            if s.unmet == 0 {
+                ready.push((s.b.msg.lamport, s.id.clone()));
             }
         }
         ready
@@ -545,25 +642,114 @@ impl Incoming {
     /// timestamp, or `None` if it is not buffered.
     pub fn force_lost(&mut self, id: &(impl AsKey + ?Sized)) -> Option<u64> {
         let key = id.as_key();
-        let b = self
-            .nodes
-            .get_mut(&key)
-            .and_then(|n| n.slot.as_mut())
-            .map(|s| &mut s.b)?;
-        let lamport = b.msg.lamport;
-        let unmet = std::mem::take(&mut b.unmet);
-        b.lost.extend(unmet.iter().map(|d| super::owned(d)));
+        let unmet = self.unmet(&key);
+        let (w, s) = self.slot_mut(&key)?;
+        let lamport = s.b.msg.lamport;
+        s.unmet = 0;
+        s.b.lost.extend(unmet.iter().map(|d| super::owned(d)));
         for dep in &unmet {
-            self.unwait(dep, key.text());
+            self.unwait(dep, w);
         }
         Some(lamport)
     }
 
     /// Ids of buffered messages (unordered).
     pub fn ids(&self) -> impl Iterator<Item = &Id> {
-        self.nodes
+        self.slab
             .iter()
-            .filter(|(_, n)| n.slot.is_some())
-            .map(|(k, _)| k)
+            .filter_map(|e| e.slot.as_ref().map(|s| &s.id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> Id {
+        Id::from(s)
+    }
+
+    fn buffered(me: &str, history: &[&str]) -> Buffered {
+        Buffered {
+            msg: Arc::new(StoredMessage {
+                id: id(me),
+                sender_id: id("s"),
+                lamport: 7,
+                causal_history: history
+                    .iter()
+                    .map(|h| Dep {
+                        id: ArcStr::from(*h),
+                        hint: None,
+                        sender: None,
+                    })
+                    .collect(),
+                content: Bytes::new(),
+            }),
+            hint: None,
+            lost: Vec::new(),
+        }
+    }
+
+    fn names(l: &IdList) -> Vec<String> {
+        l.iter().map(|i| i.to_string()).collect()
+    }
+
+    #[test]
+    fn unmet_is_derived_in_history_order_and_counts_each_id_once() {
+        let mut inc = Incoming::default();
+        let b = buffered("m", &["c", "a", "c", "b"]);
+        inc.insert(b, &[id("a"), id("c"), id("c")], 100);
+        assert_eq!(names(&inc.unmet("m")), ["c", "a"]);
+        assert!(inc.resolve(&id("a"), false, |_| {}).is_empty());
+        assert_eq!(names(&inc.unmet("m")), ["c"]);
+        assert_eq!(inc.resolve(&id("c"), true, |_| {}), vec![(7, id("m"))]);
+        assert!(inc.unmet("m").is_empty());
+        assert_eq!(inc.get("m").unwrap().lost, ["c"]);
+        // Nothing waits any more: only the buffered message's node is left.
+        let b = inc.remove("m").unwrap();
+        assert_eq!(b.msg.id, id("m"));
+        assert!(inc.nodes.is_empty());
+        assert_eq!(inc.len(), 0);
+    }
+
+    #[test]
+    fn a_reused_slot_is_not_resolved_by_its_previous_occupant_s_waits() {
+        let mut inc = Incoming::default();
+        // "z" is not in the history (a record no store of ours writes), so
+        // removing the message cannot find the wait and leaves it behind.
+        inc.insert(buffered("old", &["x"]), &[id("x"), id("z")], 100);
+        inc.remove("old").unwrap();
+        assert!(matches!(inc.lookup("z"), Some(Known::Waited(_))));
+        assert!(inc.lookup("x").is_none());
+        // The next message takes the same slot.
+        inc.insert(buffered("new", &["y", "z"]), &[id("y")], 100);
+        assert_eq!(inc.slab.len(), 1);
+        let mut touched = Vec::new();
+        assert!(inc
+            .resolve(&id("z"), false, |w| touched.push(w.clone()))
+            .is_empty());
+        assert!(touched.is_empty(), "the stale wait touched {touched:?}");
+        assert_eq!(names(&inc.unmet("new")), ["y"]);
+        assert_eq!(inc.resolve(&id("y"), false, |_| {}), vec![(7, id("new"))]);
+    }
+
+    #[test]
+    fn removing_or_forcing_a_waiting_message_drops_its_waits() {
+        let mut inc = Incoming::default();
+        inc.insert(buffered("m1", &["a", "b"]), &[id("a"), id("b")], 100);
+        inc.insert(buffered("m2", &["a"]), &[id("a")], 200);
+        assert_eq!(inc.oldest(), Some(id("m1")));
+        inc.remove("m1").unwrap();
+        assert!(inc.lookup("b").is_none());
+        assert!(matches!(inc.lookup("a"), Some(Known::Waited(_))));
+        assert_eq!(inc.force_lost("m2"), Some(7));
+        assert_eq!(inc.get("m2").unwrap().lost, ["a"]);
+        assert!(inc.lookup("a").is_none());
+        assert!(inc.resolve(&id("a"), false, |_| {}).is_empty());
+        // Replacing a buffered message replaces its waits too.
+        inc.insert(buffered("m2", &["c"]), &[id("c")], 300);
+        assert_eq!(inc.len(), 1);
+        assert_eq!(inc.next_timeout(), Some(300));
+        assert_eq!(names(&inc.unmet("m2")), ["c"]);
     }
 }
