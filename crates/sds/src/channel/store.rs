@@ -464,7 +464,7 @@ impl Incoming {
         }
         for dep in slot.b.msg.causal_history.iter() {
             if let Some((k, n)) = self.nodes.get_key_value(&crate::id::Key::new(&dep.id)) {
-                if n.waiters.contains(&w) && !out.iter().any(|o| Id::ptr_eq(o, k) || o == k) {
+                if n.waiters.contains(&w) && !out.contains(k) {
                     out.push(k.clone());
                 }
             }
@@ -529,12 +529,14 @@ impl Incoming {
             gen: e.gen,
         };
         let mut count = 0;
-        for dep in unmet {
-            let waiters = &mut self.nodes.entry(dep.clone()).or_default().waiters;
-            if !waiters.contains(&w) {
-                waiters.push(w);
-                count += 1;
+        for (i, dep) in unmet.iter().enumerate() {
+            // Repeats are looked for in the short list at hand, not in the
+            // waiters (cold memory: one cache miss per dependency).
+            if unmet[..i].contains(dep) {
+                continue;
             }
+            self.nodes.entry(dep.clone()).or_default().waiters.push(w);
+            count += 1;
         }
         self.timeouts.insert((timeout_at, id.clone()));
         self.slab[s as usize].slot = Some(Slot {
