@@ -333,7 +333,7 @@ impl Channel {
             for (_, id) in &picked {
                 if let Some(e) = self.log.get_mut(id) {
                     if e.hint.is_none() {
-                        e.hint = p.retrieval_hint(&self.id, id);
+                        e.hint = p.retrieval_hint(&self.id, id).map(Box::new);
                         if e.hint.is_some() {
                             persist::touch(&mut self.dirty, Kind::Log, id);
                         }
@@ -346,7 +346,7 @@ impl Channel {
             .filter_map(|(_, id)| self.log.get(id))
             .map(|e| Dep {
                 id: e.msg.id.text().clone(),
-                hint: e.hint.clone().map(Box::new),
+                hint: e.hint.clone(),
                 sender: (!e.msg.sender_id.is_empty()).then(|| e.msg.sender_id.text().clone()),
             })
             .collect()
@@ -1110,7 +1110,7 @@ impl Channel {
             ctx,
             LogEntry {
                 msg,
-                hint,
+                hint: hint.map(Box::new),
                 last_seen: now,
                 seq: 0,
             },
@@ -1161,7 +1161,7 @@ impl Channel {
                 sender_id: owned(&e.msg.sender_id),
                 lamport_timestamp: e.msg.lamport,
                 content: e.msg.content.clone(),
-                retrieval_hint: e.hint.clone(),
+                retrieval_hint: e.hint.as_deref().cloned(),
             })
             .collect();
         v.sort_by_key(|d| d.seq);
@@ -1171,7 +1171,7 @@ impl Channel {
     pub fn set_hint(&mut self, id: &str, hint: Bytes) -> bool {
         match self.log.get_mut(id) {
             Some(e) => {
-                e.hint = Some(hint);
+                e.hint = Some(Box::new(hint));
                 persist::touch(&mut self.dirty, Kind::Log, id);
                 true
             }
@@ -1371,7 +1371,7 @@ impl Channel {
             }
             older.push(HistoryEntry {
                 message_id: owned(id),
-                retrieval_hint: e.hint.clone(),
+                retrieval_hint: e.hint.as_deref().cloned(),
                 sender_id: (!e.msg.sender_id.is_empty()).then(|| owned(&e.msg.sender_id)),
             });
         }

@@ -105,7 +105,7 @@ impl Channel {
                         id: super::owned(id),
                         seq: e.seq,
                         message: stored_bytes(&e.msg),
-                        hint: e.hint.clone(),
+                        hint: e.hint.as_deref().cloned(),
                     }),
                     None => c.log_deletes.push(super::owned(id)),
                 },
@@ -222,7 +222,7 @@ impl Channel {
             ch.bloom_insert(&msg.id);
             let entry = LogEntry {
                 msg,
-                hint: r.hint.clone(),
+                hint: r.hint.clone().map(Box::new),
                 last_seen: 0,
                 seq: r.seq,
             };

@@ -71,8 +71,10 @@ impl Dep {
 #[derive(Clone, Debug)]
 pub(crate) struct LogEntry {
     pub msg: Arc<StoredMessage>,
-    /// Retrieval hint of this message, used in our causal histories.
-    pub hint: Option<Bytes>,
+    /// Retrieval hint of this message, used in our causal histories (boxed:
+    /// usually absent, and the entries live in the log's id table, whose
+    /// buckets it would make half as large again).
+    pub hint: Option<Box<Bytes>>,
     /// When we last sent or received a copy of it (SDS-R: a copy seen just
     /// now means someone already answered a repair request for it).
     pub last_seen: u64,
