@@ -297,6 +297,10 @@ pub struct StoreStats {
     pub misses: u64,
     /// Replies lost because the participant went offline.
     pub replies_dropped: u64,
+    /// Messages dropped after the retention period (`store.retention_s`).
+    pub expired: u64,
+    /// Queries for a message the store had dropped (counted in `misses` too).
+    pub expired_queries: u64,
 }
 
 /// Packet fates.
@@ -631,6 +635,14 @@ impl Report {
                 thousands(st.misses),
                 human_bytes(b.store_replies as f64)
             );
+            if st.expired > 0 {
+                let _ = writeln!(
+                    o,
+                    "               {} dropped after the retention period; {} queries asked for one of them",
+                    thousands(st.expired),
+                    thousands(st.expired_queries)
+                );
+            }
         }
         let n = &self.network;
         let _ = writeln!(

@@ -343,6 +343,11 @@ pub struct Store {
     pub latency_ms: u64,
     /// How long a participant waits after `MissingDependencies` before asking (ms).
     pub query_delay_ms: u64,
+    /// How long the store keeps a message after recording it (s), as a
+    /// store node's retention policy does; absent: for the whole run.
+    /// Queries for a message it dropped are answered "not found" and
+    /// counted apart in the report.
+    pub retention_s: Option<u64>,
 }
 
 impl Default for Store {
@@ -351,6 +356,7 @@ impl Default for Store {
             enabled: false,
             latency_ms: 50,
             query_delay_ms: 1_000,
+            retention_s: None,
         }
     }
 }
@@ -766,6 +772,9 @@ impl Scenario {
         }
         if self.store.query_delay_ms > 3_600_000 {
             return Err(invalid("store.query_delay_ms", "must be at most 3600000"));
+        }
+        if self.store.retention_s == Some(0) {
+            return Err(invalid("store.retention_s", "must be at least 1"));
         }
         let s = &self.sds;
         if let Some(v) = s.causal_history_len {

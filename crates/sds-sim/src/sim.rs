@@ -3,7 +3,7 @@
 
 use crate::calendar::Calendar;
 use crate::checker::{Checker, Violation, ViolationKind};
-use crate::fasthash::FastMap;
+use crate::fasthash::{FastMap, FastSet};
 use crate::network::{LinkOutcome, Network};
 use crate::peer::{Done, LocalEv, Out, Peer, Rearm, Record, Timed};
 use crate::report::{
@@ -15,7 +15,8 @@ use crate::scenario::{ms, parse_ranges, Arrival, LossModel, Membership, Scenario
 use bytes::Bytes;
 use rayon::prelude::*;
 use sds::{Event, Participant, Transmit, TransmitReason};
-use std::collections::{BTreeMap, BinaryHeap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BinaryHeap, HashSet, VecDeque};
 use std::time::Instant;
 
 /// A hook called when a participant goes offline or comes back (churn).
@@ -174,6 +175,11 @@ pub struct Simulation {
     store_latency: u64,
     store_delay: u64,
     store: FastMap<u32, (Bytes, u64)>,
+    /// What the store recorded, in recording order (for its retention).
+    store_order: VecDeque<(u64, u32)>,
+    store_retention: Option<u64>,
+    /// Messages the store dropped after the retention period.
+    store_expired: FastSet<u32>,
     pending_queries: HashSet<u64>,
     store_stats: StoreStats,
     // metrics
@@ -342,6 +348,9 @@ impl Simulation {
             store_latency: sc.store.latency_ms,
             store_delay: sc.store.query_delay_ms,
             store: FastMap::default(),
+            store_order: VecDeque::new(),
+            store_retention: sc.store.retention_s.map(|s| s.saturating_mul(1000)),
+            store_expired: FastSet::default(),
             pending_queries: HashSet::new(),
             store_stats: StoreStats::default(),
             latencies: Vec::new(),
@@ -789,9 +798,13 @@ impl Simulation {
         {
             if let Some(m) = m {
                 let at = self.now + self.store_latency;
-                self.store
-                    .entry(m)
-                    .or_insert_with(|| (tx.bytes.clone(), at));
+                if let Entry::Vacant(v) = self.store.entry(m) {
+                    v.insert((tx.bytes.clone(), at));
+                    if let Some(keep) = self.store_retention {
+                        self.store_order.push_back((at, m));
+                        self.expire_store(keep);
+                    }
+                }
             }
         }
         let members = std::mem::take(&mut self.chan_members[c as usize]);
@@ -1150,6 +1163,20 @@ impl Simulation {
         self.in_window = false;
     }
 
+    /// Drops what the store recorded more than `keep` ms ago (recording
+    /// times only grow: `at` is the broadcast time plus a fixed latency).
+    fn expire_store(&mut self, keep: u64) {
+        while let Some(&(at, m)) = self.store_order.front() {
+            if at.saturating_add(keep) >= self.now {
+                break;
+            }
+            self.store_order.pop_front();
+            self.store.remove(&m);
+            self.store_expired.insert(m);
+            self.store_stats.expired += 1;
+        }
+    }
+
     fn store_query(&mut self, p: u32, m: u32) {
         let (pu, key) = (p as usize, pair_key(p, m));
         if !self.online[pu] || self.checker.has(pu, m) {
@@ -1162,6 +1189,9 @@ impl Simulation {
                 .get(&m)
                 .filter(|(_, at)| *at <= arrives)
                 .map(|(b, _)| b.clone());
+            if bytes.is_none() && self.store_expired.contains(&m) {
+                self.store_stats.expired_queries += 1;
+            }
             self.push(arrives + self.store_latency, Ev::StoreReply { p, m, bytes });
         }
     }

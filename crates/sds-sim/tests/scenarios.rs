@@ -146,6 +146,47 @@ fn store_recovers_messages_without_sdsr() {
 }
 
 #[test]
+fn store_retention_drops_old_messages() {
+    let mut s = shrink(load("recovery-store"), 12);
+    s.duration_s = 60.0;
+    s.settle_s = 200.0;
+    let full = run(&s).unwrap();
+    assert_eq!((full.store.expired, full.store.expired_queries), (0, 0));
+    // Longer than any query waits here: only what is held changes.
+    let mut long = s.clone();
+    long.store.retention_s = Some(30);
+    let rl = run(&long).unwrap();
+    assert_ok(&rl);
+    assert!(rl.store.expired > 0, "{:?}", rl.store);
+    assert_eq!(rl.store.expired_queries, 0);
+    assert_eq!(
+        rl.store.messages_held + rl.store.expired,
+        full.store.messages_held
+    );
+    assert_eq!(
+        (
+            rl.store.queries,
+            rl.store.hits,
+            rl.delivery_ratio,
+            rl.events
+        ),
+        (
+            full.store.queries,
+            full.store.hits,
+            full.delivery_ratio,
+            full.events
+        )
+    );
+    // Shorter than the query delay: the queries find nothing.
+    let mut short = s.clone();
+    short.store.retention_s = Some(1);
+    short.expect_full_delivery = false;
+    let rs = run(&short).unwrap();
+    assert!(rs.store.expired_queries > 0, "{:?}", rs.store);
+    assert!(rs.store.hits < full.store.hits, "{:?}", rs.store);
+}
+
+#[test]
 fn sdsr_small() {
     let r = run(&lossy_small("recovery-sdsr")).unwrap();
     assert_ok(&r);
@@ -176,6 +217,7 @@ fn bad_scenarios_are_clear_errors() {
         ("[sds]\nt_min_ms = 5000\nt_max_ms = 1000\n", "sds.t_max_ms"),
         ("[sds]\nrepare = true\n", "repare"),
         ("[store]\nenabled = \"yes\"\n", "enabled"),
+        ("[store]\nretention_s = 0\n", "store.retention_s"),
         ("this is not toml", "TOML"),
     ] {
         let e = Scenario::from_toml(text).unwrap_err().to_string();
