@@ -226,6 +226,23 @@ pub fn message_id(m: u32, len: usize, seed: u64) -> String {
     s
 }
 
+/// The value of 16 lowercase or uppercase hex digits (the index prefix of a
+/// message id; `u64::from_str_radix` was a sixth of the sequential replay's
+/// instructions, called for every delivery and history entry).
+fn parse_hex16(digits: &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for &c in digits {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return None,
+        };
+        v = (v << 4) | u64::from(d);
+    }
+    Some(v)
+}
+
 fn content_fp(m: u32) -> u64 {
     mix64(u64::from(m) ^ 0x005e_ed0f_c0ff_ee00) | 1
 }
@@ -619,7 +636,7 @@ impl Simulation {
         if id.len() != self.sc.message_id_len {
             return None;
         }
-        let v = u64::from_str_radix(id.get(..16)?, 16).ok()?;
+        let v = parse_hex16(id.as_bytes().get(..16)?)?;
         (v < self.msgs.len() as u64).then_some(v as u32)
     }
 
@@ -1718,6 +1735,25 @@ pub fn run(scenario: &Scenario) -> Result<Report, SimError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_prefixes_parse_like_from_str_radix() {
+        for text in [
+            "0000000000000000",
+            "00000000000012aE",
+            "ffffffffffffffff",
+            "0123456789abcdef",
+        ] {
+            assert_eq!(
+                parse_hex16(text.as_bytes()),
+                u64::from_str_radix(text, 16).ok(),
+                "{text}"
+            );
+        }
+        for bad in ["000000000000000g", "00000000000000 1", "+000000000000001"] {
+            assert_eq!(parse_hex16(bad.as_bytes()), None, "{bad}");
+        }
+    }
 
     #[test]
     fn ids_sort_like_indices_and_parse_back() {

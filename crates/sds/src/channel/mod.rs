@@ -354,26 +354,30 @@ impl Channel {
 
     /// A shared copy of a sender id (ids repeat: a group has few senders).
     fn sender_key(&mut self, sender: &str) -> Id {
-        // Consecutive entries often name the same sender.
-        if let Some(k) = &self.last_sender {
-            if **k == *sender {
-                return k.clone();
-            }
-        }
-        let k = self.sender_key_lookup(sender);
-        self.last_sender = Some(k.clone());
-        k
+        self.shared_sender(sender).clone()
     }
 
-    fn sender_key_lookup(&mut self, sender: &str) -> Id {
-        if let Some(k) = self.senders.get(&Key::new(sender)) {
-            return k.clone();
+    /// The channel's shared copy of a sender id, borrowed: the caller takes
+    /// the one reference it keeps (each reference taken and dropped again is
+    /// an atomic operation, and a history entry's sender used to cost five).
+    fn shared_sender(&mut self, sender: &str) -> &Id {
+        // Consecutive entries often name the same sender.
+        let last = self.last_sender.as_ref().is_some_and(|k| **k == *sender);
+        if !last {
+            let key = Key::new(sender);
+            let k = match self.senders.get(&key) {
+                Some(k) => k.clone(),
+                None => {
+                    let k = Id::with_key(&key);
+                    if self.senders.len() < MAX_SENDERS {
+                        self.senders.insert(k.clone());
+                    }
+                    k
+                }
+            };
+            self.last_sender = Some(k);
         }
-        let k = Id::from(sender);
-        if self.senders.len() < MAX_SENDERS {
-            self.senders.insert(k.clone());
-        }
-        k
+        self.last_sender.as_ref().expect("set above")
     }
 
     /// The in-memory form of a received history entry, sharing ids with the
@@ -394,7 +398,7 @@ impl Channel {
                 .retrieval_hint
                 .as_ref()
                 .map(|h| Box::new(Bytes::copy_from_slice(h))),
-            sender: e.sender_id.map(|s| self.sender_key(s).text().clone()),
+            sender: e.sender_id.map(|s| self.shared_sender(s).text().clone()),
         };
         (id, dep)
     }
