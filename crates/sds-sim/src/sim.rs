@@ -226,9 +226,9 @@ pub fn message_id(m: u32, len: usize, seed: u64) -> String {
     s
 }
 
-/// The value of 16 lowercase or uppercase hex digits (the index prefix of a
-/// message id; `u64::from_str_radix` was a sixth of the sequential replay's
-/// instructions, called for every delivery and history entry).
+/// The value of up to 16 lowercase or uppercase hex digits (the index prefix
+/// of a message id; `u64::from_str_radix` was a sixth of the sequential
+/// replay's instructions, called for every delivery and history entry).
 fn parse_hex16(digits: &[u8]) -> Option<u64> {
     let mut v = 0u64;
     for &c in digits {
@@ -636,7 +636,12 @@ impl Simulation {
         if id.len() != self.sc.message_id_len {
             return None;
         }
-        let v = parse_hex16(id.as_bytes().get(..16)?)?;
+        // Indices are u32: the first eight of the 16 digits are zeros.
+        let digits = id.as_bytes().get(..16)?;
+        if digits[..8] != *b"00000000" {
+            return None;
+        }
+        let v = parse_hex16(&digits[8..])?;
         (v < self.msgs.len() as u64).then_some(v as u32)
     }
 

@@ -517,7 +517,9 @@ impl Incoming {
     /// id is replaced.
     pub fn insert(&mut self, b: Buffered, unmet: &[Id], timeout_at: u64) {
         let id = b.msg.id.clone();
-        self.remove(&id);
+        if self.slot_no(&id).is_some() {
+            self.remove(&id);
+        }
         let s = match self.free.pop() {
             Some(s) => s,
             None => {
