@@ -125,10 +125,13 @@ fn locked_database_is_reported_as_busy() {
     let path = dir.path().join("busy.db");
     // Change sets are appended to the append file and folded into the
     // database every `journal_fold_rows`: with 1, every write after the
-    // first folds (and needs the database's write lock) first.
+    // first folds (and needs the database's write lock) first, on the
+    // caller's thread (see `busy_background_fold_is_reported_and_retried`
+    // for folds on the store's thread).
     let opts = Options {
         busy_timeout_ms: 0,
         journal_fold_rows: 1,
+        background_fold: false,
         ..Options::default()
     };
     let mut s = SqliteStore::open_with(&path, &opts).unwrap();
