@@ -1,5 +1,8 @@
-//! The append file `<db>-sds-journal`: change sets not yet folded into the
-//! SQLite tables.
+//! The append files `<db>-sds-journal` and `<db>-sds-journal-2`: change sets
+//! not yet folded into the SQLite tables. The writer appends to one while
+//! the other's records are folded on the store's thread (`lib.rs`,
+//! `Append`); records are numbered across both, so [`order`] finds which
+//! file's records come first.
 //!
 //! `apply` writes each change set as one record with one `write(2)` at the
 //! end of the file (and, with [`crate::Synchronous::Full`], an `fdatasync`),

@@ -1,12 +1,13 @@
 //! SQLite persistence for the [`sds`] participant.
 //!
 //! [`SqliteStore`] implements [`sds::store::Store`] on a database file
-//! (bundled SQLite, WAL mode) and an append file next to it
-//! (`<db>-sds-journal`). Every change set of a protocol operation is one
-//! checksummed record appended to that file with one write (durable against
-//! a crash of the process; with [`Synchronous::Full`] also synced); every
-//! 8 192 change sets (or 16 MiB) they are folded into the tables in one
-//! transaction and the file is emptied. The cost of an operation is
+//! (bundled SQLite, WAL mode) and two append files next to it
+//! (`<db>-sds-journal`, `<db>-sds-journal-2`). Every change set of a protocol
+//! operation is one checksummed record appended to the active file with one
+//! write (durable against a crash of the process; with [`Synchronous::Full`]
+//! also synced); every 8 192 change sets (or 16 MiB) a thread of the store
+//! folds them into the tables in one transaction and empties the file, while
+//! writes go on in the other file. The cost of an operation is
 //! proportional to the rows it changed, never to the size of the state. One
 //! process at a time opens a store for writing (a lock on the append file). See the [`sds::store`] module docs for the contract, and
 //! `docs/persistence.md` for the schema, the failure policy and measurements.
@@ -93,9 +94,9 @@ pub struct Options {
     /// current schema; `apply` and `drop_channel` fail with a read-only error.
     pub read_only: bool,
     /// An upper bound on the database file's size; a fold that would grow it
-    /// further fails with a "full" error, and so does the write that ran it
-    /// (default: no bound). The append file is not counted: it holds at most
-    /// one fold's worth of change sets.
+    /// further fails with a "full" error, which a write reports (default: no
+    /// bound). The append files are not counted: they hold at most two
+    /// folds' worth of change sets.
     pub max_size_bytes: Option<u64>,
     /// SQLite's page cache for this connection, in KiB (`PRAGMA cache_size`;
     /// default 16 MiB: the pages a journal fold touches stay in it). In
@@ -113,9 +114,10 @@ pub struct Options {
     /// write a page that changes often fewer times.
     pub wal_autocheckpoint_pages: u32,
     /// Change sets in the append file at which it is folded into the tables
-    /// (default 8 192; it is also folded at 16 MiB), by the next write before
-    /// it appends. Smaller values fold more often (tests use it to land
-    /// crashes inside folds, and 1 to fold before every write).
+    /// (default 8 192; it is also folded at 16 MiB), handed over by the next
+    /// write (see [`Options::background_fold`]). Smaller values fold more
+    /// often (tests use it to land crashes inside folds, and 1 to fold at
+    /// every write).
     pub journal_fold_rows: u32,
     /// Folds on a thread of the store's own (default true): when the append
     /// file is full, the write that finds it so hands its records to the
@@ -326,6 +328,11 @@ impl std::fmt::Debug for SqliteStore {
             .finish_non_exhaustive()
     }
 }
+
+/// While a fold is in flight, the active append file takes up to this many
+/// times [`Options::journal_fold_rows`] records (or [`journal::FOLD_BYTES`]
+/// bytes) before a write waits for the fold.
+const OVERRUN: u64 = 4;
 
 /// Statements cached per connection (the ~45 a fold may use, the journal's, `drop_channel`'s, plus spares).
 const STATEMENT_CACHE: usize = 64;
@@ -1938,10 +1945,11 @@ impl Store for SqliteStore {
         if journal::approx_bytes(changes) >= journal::DIRECT_BYTES {
             return self.fold_journal_except(None, Some(changes), doing);
         }
-        let full = |s: &Self, a: &Append| {
-            s.journal_rows + a.pending() >= s.fold_rows
-                || s.journal_bytes + a.pending_bytes >= journal::FOLD_BYTES
+        let over = |s: &Self, a: &Append, times: u64| {
+            s.journal_rows + a.pending() >= times * s.fold_rows
+                || s.journal_bytes + a.pending_bytes >= times * journal::FOLD_BYTES
         };
+        let full = |s: &Self, a: &Append| over(s, a, 1);
         if !self.background || self.journal_rows > 0 {
             // A full journal is folded first; if that fails (disk full,
             // busy), the change set is refused and nothing of it is written.
@@ -1978,7 +1986,11 @@ impl Store for SqliteStore {
                 }
             }
             let a = self.append.as_ref().expect("read-write");
-            if full(self, a) {
+            // While a fold runs, the active file takes more records (the next
+            // fold folds them in one larger, cheaper-per-row batch), up to
+            // `OVERRUN` times the threshold; then the write waits for it.
+            let waits = a.backlog.is_none() || over(self, a, OVERRUN);
+            if full(self, a) && waits {
                 // Back-pressure: the other file's fold must be done first.
                 if self.join_fold().is_err() {
                     let a = self.append.as_mut().expect("read-write");
