@@ -71,6 +71,9 @@ struct Workload {
     n: usize,
     /// Peak RSS during the workload minus RSS before it.
     rss_growth: u64,
+    /// Closing the participant afterwards (with a store: the work it left
+    /// pending, e.g. the last fold), timed separately.
+    close_seconds: f64,
 }
 
 /// The largest VmHWM seen so far (it is reset before each workload).
@@ -127,6 +130,7 @@ fn measure_timed<F: FnOnce() -> f64>(name: &'static str, n: usize, f: F) -> Work
         seconds,
         n,
         rss_growth: peak.saturating_sub(before),
+        close_seconds: 0.0,
     }
 }
 
@@ -253,6 +257,11 @@ fn receive_all(
         while p.poll_transmit().is_some() {}
         spent += start.elapsed();
     }
+    // Work the store still does in the background (a fold in flight) is
+    // part of the workload's cost.
+    let start = Instant::now();
+    p.flush_store().map_err(|e| format!("store: {e}"))?;
+    spent += start.elapsed();
     Ok((delivered, spent.as_secs_f64()))
 }
 
@@ -322,6 +331,10 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
                     produced += usize::from(!t.bytes.is_empty());
                 }
             }
+            // Timed: the store's background work (a fold in flight).
+            if let Err(e) = a.flush_store() {
+                send_err = Some(e.to_string());
+            }
         });
         if let Some(e) = send_err {
             return Err(format!("send: {e}"));
@@ -335,7 +348,10 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
                 "expected {n} unacknowledged messages, found {outgoing}"
             ));
         }
+        let start = Instant::now();
         drop(a);
+        let mut send = send;
+        send.close_seconds = start.elapsed().as_secs_f64();
         workloads.push(send);
     }
     // The same messages again (same participant, inputs and clock: the same
@@ -381,7 +397,10 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
             }
         });
         let delivered = res?;
+        let start = Instant::now();
         drop(b);
+        let mut w = w;
+        w.close_seconds = start.elapsed().as_secs_f64();
         if delivered != n as u64 {
             return Err(format!("{name}: expected {n} deliveries, got {delivered}"));
         }
@@ -398,6 +417,8 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
                 "ops_per_sec": w.ops_per_sec(),
                 "seconds": w.seconds,
                 "rss_growth_bytes": w.rss_growth,
+                "close_seconds": w.close_seconds,
+                "ops_per_sec_with_close": w.n as f64 / (w.seconds + w.close_seconds),
             })).collect::<Vec<_>>(),
             "message_bytes": message_bytes,
             "peak_rss_bytes": peak_rss,

@@ -526,7 +526,7 @@ thread_local! {
 }
 
 #[cfg(test)]
-fn test_key_bits() -> Option<u32> {
+pub(crate) fn test_key_bits() -> Option<u32> {
     KEY_BITS.with(std::cell::Cell::get)
 }
 

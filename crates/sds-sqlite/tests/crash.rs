@@ -261,10 +261,13 @@ fn check(db: &Path, rep: &Reported, now: u64) -> (usize, usize) {
     if wal.exists() {
         std::fs::copy(&wal, format!("{}-wal", copy.display())).unwrap();
     }
-    // The append file holds the change sets not folded yet.
-    let journal = PathBuf::from(format!("{}-sds-journal", db.display()));
-    if journal.exists() {
-        std::fs::copy(&journal, format!("{}-sds-journal", copy.display())).unwrap();
+    // The append files hold the change sets not folded yet (the second
+    // while the first is folded in the background).
+    for suffix in ["-sds-journal", "-sds-journal-2"] {
+        let journal = PathBuf::from(format!("{}{suffix}", db.display()));
+        if journal.exists() {
+            std::fs::copy(&journal, format!("{}{suffix}", copy.display())).unwrap();
+        }
     }
     SqliteStore::open(&copy).expect("the database opens after a kill");
     let mut p = open_participant(&copy, "alice", config()).expect("the participant opens");

@@ -125,10 +125,13 @@ fn locked_database_is_reported_as_busy() {
     let path = dir.path().join("busy.db");
     // Change sets are appended to the append file and folded into the
     // database every `journal_fold_rows`: with 1, every write after the
-    // first folds (and needs the database's write lock) first.
+    // first folds (and needs the database's write lock) first, on the
+    // caller's thread (see `busy_background_fold_is_reported_and_retried`
+    // for folds on the store's thread).
     let opts = Options {
         busy_timeout_ms: 0,
         journal_fold_rows: 1,
+        background_fold: false,
         ..Options::default()
     };
     let mut s = SqliteStore::open_with(&path, &opts).unwrap();
@@ -270,4 +273,90 @@ fn corrupt_row_values_are_errors_not_panics() {
         let err = SqliteStore::open(&copy).unwrap().load().unwrap_err();
         assert_names(&err, &copy, words);
     }
+}
+
+/// A fold that fails on the store's thread (another connection holds the
+/// database's write lock) is reported by a later write, which writes
+/// nothing, or by `flush`; everything acknowledged stays loadable, the
+/// writes after it retry the fold, and once the lock is gone nothing is
+/// lost.
+#[test]
+fn busy_background_fold_is_reported_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bg-busy.db");
+    let opts = Options {
+        busy_timeout_ms: 0,
+        journal_fold_rows: 2,
+        ..Options::default()
+    };
+    let mut s = SqliteStore::open_with(&path, &opts).unwrap();
+    let mut mem = MemoryStore::new();
+    let mut next = 0;
+    let mut write = |s: &mut SqliteStore, mem: &mut MemoryStore| {
+        let cs = log_rows("c", next, 2, 10);
+        let res = s.apply(&cs);
+        if res.is_ok() {
+            mem.apply(&cs).unwrap();
+            next += 2;
+        }
+        res
+    };
+    for _ in 0..2 {
+        write(&mut s, &mut mem).unwrap();
+    }
+    let mut other = Connection::open(&path).unwrap();
+    let tx = other
+        .transaction_with_behavior(TransactionBehavior::Exclusive)
+        .unwrap();
+    tx.execute("DELETE FROM log", []).unwrap();
+
+    // The first file is full: this write hands it to the folder and is
+    // appended to the second file.
+    write(&mut s, &mut mem).unwrap();
+    // `flush` waits for the fold and reports its failure.
+    let err = s.flush().unwrap_err();
+    assert_names(&err, &path, "busy");
+    assert!(err.0.contains("in the background"), "{err}");
+    // The next write retries the fold on its own thread, fails, and writes nothing.
+    let err = write(&mut s, &mut mem).unwrap_err();
+    assert_names(&err, &path, "busy");
+    assert_eq!(normalize(s.load().unwrap()), normalize(mem.load().unwrap()));
+
+    // Without `flush`: after a successful retry, fill the second file
+    // again while the lock is held; a write reports the failure (the
+    // one that finds the fold ended, at the latest the one that waits).
+    tx.rollback().unwrap();
+    write(&mut s, &mut mem).unwrap();
+    let tx = other
+        .transaction_with_behavior(TransactionBehavior::Exclusive)
+        .unwrap();
+    tx.execute("DELETE FROM log", []).unwrap();
+    // (While a fold is in flight the active file takes up to 4 times
+    // `journal_fold_rows` records: 8 here.)
+    let mut reported = None;
+    for _ in 0..12 {
+        if let Err(e) = write(&mut s, &mut mem) {
+            reported = Some(e);
+            break;
+        }
+    }
+    let err = reported.expect("the failed fold is reported");
+    assert_names(&err, &path, "busy");
+    assert_eq!(normalize(s.load().unwrap()), normalize(mem.load().unwrap()));
+
+    // Once the lock is gone, writing works again and nothing was lost.
+    tx.rollback().unwrap();
+    for _ in 0..5 {
+        write(&mut s, &mut mem).unwrap();
+    }
+    s.flush().unwrap();
+    assert_eq!(normalize(s.load().unwrap()), normalize(mem.load().unwrap()));
+    drop(s);
+    let rows: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT count(*) FROM log", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, next as i64);
+    let mut s = SqliteStore::open(&path).unwrap();
+    assert_eq!(normalize(s.load().unwrap()), normalize(mem.load().unwrap()));
 }

@@ -239,6 +239,16 @@ impl Participant {
         Ok(())
     }
 
+    /// Waits for the store's background work ([`Store::flush`]); `Ok`
+    /// without a store. Benchmarks call it so that their timing includes
+    /// that work.
+    pub fn flush_store(&mut self) -> Result<(), StoreError> {
+        match self.store.as_mut() {
+            Some(store) => store.flush(),
+            None => Ok(()),
+        }
+    }
+
     /// Whether the last write to the store succeeded (true without a store).
     pub fn store_is_healthy(&self) -> bool {
         self.store_healthy

@@ -72,6 +72,14 @@ pub trait Store: Send {
     fn apply(&mut self, changes: &ChangeSet) -> Result<(), StoreError>;
     /// Removes everything of one channel.
     fn drop_channel(&mut self, channel: &str) -> Result<(), StoreError>;
+    /// Waits until work the store does in the background after `apply` has
+    /// returned (e.g. moving applied change sets into their final place) is
+    /// done, and returns its failure if it failed. Not needed for
+    /// durability: an applied change set is durable when `apply` returns.
+    /// The default does nothing.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// A channel's settings and clock.
