@@ -14,9 +14,8 @@ use crate::config::ChannelConfig;
 use crate::fastmap::HashSet;
 use crate::repair::OutRepair;
 use crate::store::{
-    decode_message, encode_message, ChannelChanges, ChannelMeta, ChannelSnapshot, IncomingRecord,
-    LogRecord, OutgoingRecord, Remembered, RememberedRecord, RepairInRecord, RepairOutRecord,
-    StoreError,
+    decode_message, ChannelChanges, ChannelMeta, ChannelSnapshot, IncomingRecord, LogRecord,
+    OutgoingRecord, Remembered, RememberedRecord, RepairInRecord, RepairOutRecord, StoreError,
 };
 use bytes::Bytes;
 use std::sync::Arc;
@@ -48,17 +47,22 @@ pub(crate) fn touch(dirty: &mut Option<Box<Dirty>>, kind: Kind, id: &str) {
     }
 }
 
+/// What [`crate::store::encode_message`] gives for `m`, encoded from its parts (building
+/// the owned wire entries first, twice, was about half of building a change
+/// set).
 fn stored_bytes(m: &StoredMessage) -> Bytes {
-    encode_message(
+    let history = m.causal_history.iter().map(|d| crate::wire::EntryParts {
+        id: &d.id,
+        hint: d.hint.as_deref().map(|h| &h[..]),
+        sender: d.sender.as_deref(),
+    });
+    Bytes::from(crate::wire::encode_plain(
         &m.sender_id,
         &m.id,
         m.lamport,
-        &m.causal_history
-            .iter()
-            .map(super::Dep::to_entry)
-            .collect::<Vec<_>>(),
+        history,
         &m.content,
-    )
+    ))
 }
 
 fn to_stored(bytes: &Bytes) -> Result<StoredMessage, StoreError> {
@@ -301,5 +305,56 @@ impl Channel {
         // What was loaded is what the store holds.
         ch.committed();
         Ok(ch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::Dep;
+    use arcstr::ArcStr;
+
+    /// `stored_bytes` encodes from the parts exactly what `encode_message`
+    /// encodes from owned wire entries (the stores compare these bytes).
+    #[test]
+    fn stored_bytes_are_encode_message_s() {
+        let dep = |id: &str, hint: Option<&[u8]>, sender: Option<&str>| Dep {
+            id: ArcStr::from(id),
+            hint: hint.map(|h| Box::new(Bytes::copy_from_slice(h))),
+            sender: sender.map(ArcStr::from),
+        };
+        let histories = [
+            vec![],
+            vec![dep("a", None, None)],
+            vec![
+                dep("0123456789abcdef", Some(b"hint"), Some("peer-1")),
+                dep("", Some(b""), Some("")),
+                dep("x", None, Some("s")),
+            ],
+        ];
+        for (i, h) in histories.into_iter().enumerate() {
+            for (sender, content, lamport) in [
+                ("s", &b"content"[..], 1u64 << 40),
+                ("", &b""[..], 0),
+                ("peer", &[0u8; 300][..], 127),
+            ] {
+                let m = StoredMessage {
+                    id: Id::from(format!("m{i}").as_str()),
+                    sender_id: Id::from(sender),
+                    lamport,
+                    causal_history: h.clone().into_boxed_slice(),
+                    content: Bytes::copy_from_slice(content),
+                };
+                let entries: Vec<_> = m.causal_history.iter().map(Dep::to_entry).collect();
+                let expected = crate::store::encode_message(
+                    &m.sender_id,
+                    &m.id,
+                    m.lamport,
+                    &entries,
+                    &m.content,
+                );
+                assert_eq!(stored_bytes(&m), expected, "history {i}, sender {sender:?}");
+            }
+        }
     }
 }

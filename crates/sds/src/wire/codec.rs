@@ -785,38 +785,65 @@ struct EntryFields<'a> {
     sender: Option<&'a str>,
 }
 
-fn entry_fields(entry: &HistoryEntry, dialect: Dialect) -> EntryFields<'_> {
-    let hint = entry.retrieval_hint.as_deref();
-    let sender = entry.sender_id.as_deref();
+/// A history entry as the encoder reads it: borrowed parts, so that an
+/// entry kept in another form (the core's stored messages) is encoded
+/// without building a [`HistoryEntry`] first.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EntryParts<'a> {
+    pub id: &'a str,
+    pub hint: Option<&'a [u8]>,
+    pub sender: Option<&'a str>,
+}
+
+impl HistoryEntry {
+    fn parts(&self) -> EntryParts<'_> {
+        EntryParts {
+            id: &self.message_id,
+            hint: self.retrieval_hint.as_deref(),
+            sender: self.sender_id.as_deref(),
+        }
+    }
+}
+
+fn entry_fields(entry: EntryParts<'_>, dialect: Dialect) -> EntryFields<'_> {
+    let EntryParts { id, hint, sender } = entry;
     match dialect {
         Dialect::Spec => EntryFields {
-            id: Some(entry.message_id.as_str()).filter(|s| !s.is_empty()),
+            id: Some(id).filter(|s| !s.is_empty()),
             hint,
             sender,
         },
         Dialect::Nim => EntryFields {
-            id: Some(entry.message_id.as_str()),
+            id: Some(id),
             hint: hint.filter(|h| !h.is_empty()),
             sender: sender.filter(|s| !s.is_empty()),
         },
     }
 }
 
-fn entry_body_len(entry: &HistoryEntry, dialect: Dialect) -> usize {
+fn entry_body_len(entry: EntryParts<'_>, dialect: Dialect) -> usize {
     let f = entry_fields(entry, dialect);
     f.id.map_or(0, |s| len_field_len(1, s.len()))
         + f.hint.map_or(0, |h| len_field_len(2, h.len()))
         + f.sender.map_or(0, |s| len_field_len(3, s.len()))
 }
 
-fn entries_len(entries: &[HistoryEntry], number: u32, dialect: Dialect) -> usize {
+fn entries_len<'a>(
+    entries: impl Iterator<Item = EntryParts<'a>>,
+    number: u32,
+    dialect: Dialect,
+) -> usize {
     entries
-        .iter()
         .map(|e| len_field_len(number, entry_body_len(e, dialect)))
         .sum()
 }
 
-fn put_entries(out: &mut Vec<u8>, entries: &[HistoryEntry], number: u32, dialect: Dialect) {
+fn put_entries<'a>(
+    out: &mut Vec<u8>,
+    entries: impl Iterator<Item = EntryParts<'a>>,
+    number: u32,
+    dialect: Dialect,
+) {
     for entry in entries {
         put_tag(out, number, LEN);
         put_varint(out, entry_body_len(entry, dialect) as u64);
@@ -831,6 +858,42 @@ fn put_entries(out: &mut Vec<u8>, entries: &[HistoryEntry], number: u32, dialect
             put_len_field(out, 3, sender.as_bytes());
         }
     }
+}
+
+/// The spec encoding of a message without channel id, bloom filter and
+/// repair request, with a lamport timestamp and a content (possibly empty):
+/// the same bytes as [`encode`] of that [`Message`], from borrowed parts.
+pub(crate) fn encode_plain<'a, I>(
+    sender: &str,
+    id: &str,
+    lamport: u64,
+    history: I,
+    content: &[u8],
+) -> Vec<u8>
+where
+    I: Iterator<Item = EntryParts<'a>> + Clone,
+{
+    let d = Dialect::Spec;
+    let text = |s: &str, f: Field| non_empty(s).map_or(0, |b| len_field_len(f.number(d), b.len()));
+    let len = text(sender, Field::SenderId)
+        + text(id, Field::MessageId)
+        + tag_len(Field::Lamport.number(d))
+        + varint_len(lamport)
+        + entries_len(history.clone(), Field::History.number(d), d)
+        + len_field_len(Field::Content.number(d), content.len());
+    let mut out = Vec::with_capacity(len);
+    if let Some(s) = non_empty(sender) {
+        put_len_field(&mut out, Field::SenderId.number(d), s);
+    }
+    if let Some(s) = non_empty(id) {
+        put_len_field(&mut out, Field::MessageId.number(d), s);
+    }
+    put_tag(&mut out, Field::Lamport.number(d), VARINT);
+    put_varint(&mut out, lamport);
+    put_entries(&mut out, history, Field::History.number(d), d);
+    put_len_field(&mut out, Field::Content.number(d), content);
+    debug_assert_eq!(out.len(), len);
+    out
 }
 
 fn non_empty(s: &str) -> Option<&[u8]> {
@@ -877,11 +940,21 @@ fn encode_spec(msg: &Message, out: &mut Vec<u8>) {
         put_tag(out, Field::Lamport.number(d), VARINT);
         put_varint(out, lamport);
     }
-    put_entries(out, &msg.causal_history, Field::History.number(d), d);
+    put_entries(
+        out,
+        msg.causal_history.iter().map(HistoryEntry::parts),
+        Field::History.number(d),
+        d,
+    );
     if let Some(bloom) = &msg.bloom_filter {
         put_len_field(out, Field::Bloom.number(d), bloom);
     }
-    put_entries(out, &msg.repair_request, Field::Repair.number(d), d);
+    put_entries(
+        out,
+        msg.repair_request.iter().map(HistoryEntry::parts),
+        Field::Repair.number(d),
+        d,
+    );
     if let Some(content) = &msg.content {
         put_len_field(out, Field::Content.number(d), content);
     }
@@ -892,7 +965,12 @@ fn encode_nim(msg: &Message, lamport: u64, out: &mut Vec<u8>) {
     put_len_field(out, Field::MessageId.number(d), msg.message_id.as_bytes());
     put_tag(out, Field::Lamport.number(d), VARINT);
     put_varint(out, lamport);
-    put_entries(out, &msg.causal_history, Field::History.number(d), d);
+    put_entries(
+        out,
+        msg.causal_history.iter().map(HistoryEntry::parts),
+        Field::History.number(d),
+        d,
+    );
     put_len_field(out, Field::ChannelId.number(d), msg.channel_id.as_bytes());
     put_len_field(
         out,
@@ -907,7 +985,12 @@ fn encode_nim(msg: &Message, lamport: u64, out: &mut Vec<u8>) {
     if let Some(s) = non_empty(&msg.sender_id) {
         put_len_field(out, Field::SenderId.number(d), s);
     }
-    put_entries(out, &msg.repair_request, Field::Repair.number(d), d);
+    put_entries(
+        out,
+        msg.repair_request.iter().map(HistoryEntry::parts),
+        Field::Repair.number(d),
+        d,
+    );
 }
 
 /// The exact number of bytes [`encode`] produces; 0 for a message that cannot
@@ -916,8 +999,16 @@ pub fn encoded_len(msg: &Message, dialect: Dialect) -> usize {
     let d = dialect;
     let opt =
         |b: Option<&[u8]>, field: Field| b.map_or(0, |b| len_field_len(field.number(d), b.len()));
-    let history = entries_len(&msg.causal_history, Field::History.number(d), d);
-    let repair = entries_len(&msg.repair_request, Field::Repair.number(d), d);
+    let history = entries_len(
+        msg.causal_history.iter().map(HistoryEntry::parts),
+        Field::History.number(d),
+        d,
+    );
+    let repair = entries_len(
+        msg.repair_request.iter().map(HistoryEntry::parts),
+        Field::Repair.number(d),
+        d,
+    );
     let lamport = |v: u64| tag_len(Field::Lamport.number(d)) + varint_len(v);
     match dialect {
         Dialect::Spec => {
