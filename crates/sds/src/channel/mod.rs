@@ -403,26 +403,32 @@ impl Channel {
         (id, dep)
     }
 
-    fn wire_message(
+    /// The wire bytes of a stored message of this channel in its sending
+    /// dialect, with a bloom filter and repair requests, encoded from the
+    /// stored parts (no owned wire message or entries are built).
+    fn encode_stored(
         &self,
         msg: &StoredMessage,
-        bloom: Option<Bytes>,
-        repair_request: Vec<HistoryEntry>,
-    ) -> wire::Message {
-        wire::Message {
-            sender_id: owned(&msg.sender_id),
-            message_id: owned(&msg.id),
-            channel_id: owned(&self.id),
-            lamport_timestamp: Some(msg.lamport),
-            causal_history: msg.causal_history.iter().map(Dep::to_entry).collect(),
-            bloom_filter: bloom,
-            repair_request,
-            content: Some(msg.content.clone()),
-        }
-    }
-
-    fn encode(&self, m: &wire::Message) -> Option<Bytes> {
-        wire::encode(m, self.cfg.dialect).ok().map(Bytes::from)
+        bloom: Option<&[u8]>,
+        repair_request: &[HistoryEntry],
+    ) -> Option<Bytes> {
+        let mut out = Vec::new();
+        wire::encode_parts_into(
+            wire::MessageParts {
+                sender: &msg.sender_id,
+                id: &msg.id,
+                channel: &self.id,
+                lamport: Some(msg.lamport),
+                history: msg.causal_history.iter().map(Dep::parts),
+                bloom,
+                repair: repair_request.iter().map(HistoryEntry::parts),
+                content: Some(&msg.content),
+            },
+            self.cfg.dialect,
+            &mut out,
+        )
+        .ok()?;
+        Some(Bytes::from(out))
     }
 
     fn transmit(
@@ -485,28 +491,30 @@ impl Channel {
     ) -> Result<(), wire::EncodeError> {
         self.lamport = now.max(self.lamport.saturating_add(1));
         let deps = self.causal_history(ctx);
-        let history: Vec<HistoryEntry> = deps.iter().map(Dep::to_entry).collect();
         let repair = self.take_repair_requests(ctx, now);
         let bloom = self.bloom_field();
-        let mut wm = wire::Message {
-            sender_id: owned(ctx.me),
-            message_id: owned(&id),
-            channel_id: owned(&self.id),
-            lamport_timestamp: Some(self.lamport),
-            causal_history: history,
-            bloom_filter: Some(bloom),
-            repair_request: repair,
-            content: Some(content),
-        };
-        let bytes = wire::encode(&wm, self.cfg.dialect)?;
-        let repair = std::mem::take(&mut wm.repair_request);
         let msg = Arc::new(StoredMessage {
             id: id.clone(),
             sender_id: ctx.me.clone(),
             lamport: self.lamport,
             causal_history: deps.into_boxed_slice(),
-            content: wm.content.take().unwrap_or_default(),
+            content,
         });
+        let mut bytes = Vec::new();
+        wire::encode_parts_into(
+            wire::MessageParts {
+                sender: ctx.me,
+                id: &id,
+                channel: &self.id,
+                lamport: Some(self.lamport),
+                history: msg.causal_history.iter().map(Dep::parts),
+                bloom: Some(&bloom),
+                repair: repair.iter().map(HistoryEntry::parts),
+                content: Some(&msg.content),
+            },
+            self.cfg.dialect,
+            &mut bytes,
+        )?;
         self.bloom_insert(&id);
         self.log_insert(
             ctx,
@@ -1259,8 +1267,7 @@ impl Channel {
             self.outgoing.resend.set(id.clone(), now + interval);
             let repair = self.take_repair_requests(ctx, now);
             let bloom = self.bloom_field();
-            let Some(bytes) = self.encode(&self.wire_message(&msg, Some(bloom), repair.clone()))
-            else {
+            let Some(bytes) = self.encode_stored(&msg, Some(&bloom), &repair) else {
                 continue;
             };
             self.stats.resent += 1;
@@ -1334,8 +1341,7 @@ impl Channel {
             persist::touch(&mut self.dirty, Kind::RepairIn, &id);
             let Some(e) = self.log.get(&id) else { continue };
             let msg = e.msg.clone();
-            let wm = self.wire_message(&msg, None, Vec::new());
-            let Some(bytes) = self.encode(&wm) else {
+            let Some(bytes) = self.encode_stored(&msg, None, &[]) else {
                 continue;
             };
             self.stats.repair_responses_sent += 1;
@@ -1408,7 +1414,7 @@ impl Channel {
             repair_request: repair.clone(),
             content: None,
         };
-        if let Some(bytes) = self.encode(&m) {
+        if let Some(bytes) = wire::encode(&m, self.cfg.dialect).ok().map(Bytes::from) {
             self.stats.syncs_sent += 1;
             self.transmit(ctx, &id, TransmitReason::Sync, bytes, &repair);
         }

@@ -47,22 +47,27 @@ pub(crate) fn touch(dirty: &mut Option<Box<Dirty>>, kind: Kind, id: &str) {
     }
 }
 
-/// What [`crate::store::encode_message`] gives for `m`, encoded from its parts (building
-/// the owned wire entries first, twice, was about half of building a change
-/// set).
+/// What [`crate::store::encode_message`] gives for `m`, encoded from its
+/// parts (building the owned wire entries first, twice, was about half of
+/// building a change set).
 fn stored_bytes(m: &StoredMessage) -> Bytes {
-    let history = m.causal_history.iter().map(|d| crate::wire::EntryParts {
-        id: &d.id,
-        hint: d.hint.as_deref().map(|h| &h[..]),
-        sender: d.sender.as_deref(),
-    });
-    Bytes::from(crate::wire::encode_plain(
-        &m.sender_id,
-        &m.id,
-        m.lamport,
-        history,
-        &m.content,
-    ))
+    let mut out = Vec::new();
+    // A message with a lamport timestamp always encodes in the spec dialect.
+    let _ = crate::wire::encode_parts_into(
+        crate::wire::MessageParts {
+            sender: &m.sender_id,
+            id: &m.id,
+            channel: "",
+            lamport: Some(m.lamport),
+            history: m.causal_history.iter().map(super::Dep::parts),
+            bloom: None,
+            repair: std::iter::empty(),
+            content: Some(&m.content),
+        },
+        crate::Dialect::Spec,
+        &mut out,
+    );
+    Bytes::from(out)
 }
 
 fn to_stored(bytes: &Bytes) -> Result<StoredMessage, StoreError> {

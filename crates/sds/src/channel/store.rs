@@ -55,6 +55,15 @@ impl Dep {
         }
     }
 
+    /// The entry as the encoder reads it.
+    pub fn parts(&self) -> crate::wire::EntryParts<'_> {
+        crate::wire::EntryParts {
+            id: &self.id,
+            hint: self.hint.as_deref().map(|h| &h[..]),
+            sender: self.sender.as_deref(),
+        }
+    }
+
     /// From a wire entry, with fresh ids (restoring from a store).
     pub fn from_entry(e: HistoryEntry) -> Dep {
         Dep {

@@ -796,7 +796,7 @@ pub(crate) struct EntryParts<'a> {
 }
 
 impl HistoryEntry {
-    fn parts(&self) -> EntryParts<'_> {
+    pub(crate) fn parts(&self) -> EntryParts<'_> {
         EntryParts {
             id: &self.message_id,
             hint: self.retrieval_hint.as_deref(),
@@ -860,44 +860,44 @@ fn put_entries<'a>(
     }
 }
 
-/// The spec encoding of a message without channel id, bloom filter and
-/// repair request, with a lamport timestamp and a content (possibly empty):
-/// the same bytes as [`encode`] of that [`Message`], from borrowed parts.
-pub(crate) fn encode_plain<'a, I>(
-    sender: &str,
-    id: &str,
-    lamport: u64,
-    history: I,
-    content: &[u8],
-) -> Vec<u8>
-where
-    I: Iterator<Item = EntryParts<'a>> + Clone,
-{
-    let d = Dialect::Spec;
-    let text = |s: &str, f: Field| non_empty(s).map_or(0, |b| len_field_len(f.number(d), b.len()));
-    let len = text(sender, Field::SenderId)
-        + text(id, Field::MessageId)
-        + tag_len(Field::Lamport.number(d))
-        + varint_len(lamport)
-        + entries_len(history.clone(), Field::History.number(d), d)
-        + len_field_len(Field::Content.number(d), content.len());
-    let mut out = Vec::with_capacity(len);
-    if let Some(s) = non_empty(sender) {
-        put_len_field(&mut out, Field::SenderId.number(d), s);
-    }
-    if let Some(s) = non_empty(id) {
-        put_len_field(&mut out, Field::MessageId.number(d), s);
-    }
-    put_tag(&mut out, Field::Lamport.number(d), VARINT);
-    put_varint(&mut out, lamport);
-    put_entries(&mut out, history, Field::History.number(d), d);
-    put_len_field(&mut out, Field::Content.number(d), content);
-    debug_assert_eq!(out.len(), len);
-    out
-}
-
 fn non_empty(s: &str) -> Option<&[u8]> {
     Some(s.as_bytes()).filter(|b| !b.is_empty())
+}
+
+/// A message to encode, as borrowed parts: the history and repair entries
+/// come from iterators (cloned once, to compute the exact size first), so
+/// that state kept in another form (the core's stored messages) is encoded
+/// without building a [`Message`] and its owned entries first.
+#[derive(Clone, Copy)]
+pub(crate) struct MessageParts<'a, H, R> {
+    pub sender: &'a str,
+    pub id: &'a str,
+    pub channel: &'a str,
+    pub lamport: Option<u64>,
+    pub history: H,
+    pub bloom: Option<&'a [u8]>,
+    pub repair: R,
+    pub content: Option<&'a [u8]>,
+}
+
+/// The entries of a [`Message`] list as parts.
+type OwnedEntries<'a> =
+    std::iter::Map<std::slice::Iter<'a, HistoryEntry>, fn(&HistoryEntry) -> EntryParts<'_>>;
+
+impl Message {
+    fn parts(&self) -> MessageParts<'_, OwnedEntries<'_>, OwnedEntries<'_>> {
+        let parts: fn(&HistoryEntry) -> EntryParts<'_> = HistoryEntry::parts;
+        MessageParts {
+            sender: &self.sender_id,
+            id: &self.message_id,
+            channel: &self.channel_id,
+            lamport: self.lamport_timestamp,
+            history: self.causal_history.iter().map(parts),
+            bloom: self.bloom_filter.as_deref(),
+            repair: self.repair_request.iter().map(parts),
+            content: self.content.as_deref(),
+        }
+    }
 }
 
 /// Encodes a message in the given dialect.
@@ -911,130 +911,123 @@ pub fn encode(msg: &Message, dialect: Dialect) -> Result<Vec<u8>, EncodeError> {
 ///
 /// On error nothing is appended.
 pub fn encode_into(msg: &Message, dialect: Dialect, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    encode_parts_into(msg.parts(), dialect, out)
+}
+
+/// [`encode_into`] from parts.
+pub(crate) fn encode_parts_into<'a, H, R>(
+    m: MessageParts<'a, H, R>,
+    dialect: Dialect,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError>
+where
+    H: Iterator<Item = EntryParts<'a>> + Clone,
+    R: Iterator<Item = EntryParts<'a>> + Clone,
+{
     match dialect {
         Dialect::Spec => {
-            out.reserve(encoded_len(msg, dialect));
-            encode_spec(msg, out);
+            out.reserve(parts_len(&m, dialect));
+            encode_spec(m, out);
         }
         Dialect::Nim => {
-            let lamport = msg.lamport_timestamp.ok_or(EncodeError::EphemeralInNim)?;
-            out.reserve(encoded_len(msg, dialect));
-            encode_nim(msg, lamport, out);
+            let lamport = m.lamport.ok_or(EncodeError::EphemeralInNim)?;
+            out.reserve(parts_len(&m, dialect));
+            encode_nim(m, lamport, out);
         }
     }
     Ok(())
 }
 
-fn encode_spec(msg: &Message, out: &mut Vec<u8>) {
+fn encode_spec<'a, H, R>(m: MessageParts<'a, H, R>, out: &mut Vec<u8>)
+where
+    H: Iterator<Item = EntryParts<'a>>,
+    R: Iterator<Item = EntryParts<'a>>,
+{
     let d = Dialect::Spec;
-    if let Some(s) = non_empty(&msg.sender_id) {
+    if let Some(s) = non_empty(m.sender) {
         put_len_field(out, Field::SenderId.number(d), s);
     }
-    if let Some(s) = non_empty(&msg.message_id) {
+    if let Some(s) = non_empty(m.id) {
         put_len_field(out, Field::MessageId.number(d), s);
     }
-    if let Some(s) = non_empty(&msg.channel_id) {
+    if let Some(s) = non_empty(m.channel) {
         put_len_field(out, Field::ChannelId.number(d), s);
     }
-    if let Some(lamport) = msg.lamport_timestamp {
+    if let Some(lamport) = m.lamport {
         put_tag(out, Field::Lamport.number(d), VARINT);
         put_varint(out, lamport);
     }
-    put_entries(
-        out,
-        msg.causal_history.iter().map(HistoryEntry::parts),
-        Field::History.number(d),
-        d,
-    );
-    if let Some(bloom) = &msg.bloom_filter {
+    put_entries(out, m.history, Field::History.number(d), d);
+    if let Some(bloom) = m.bloom {
         put_len_field(out, Field::Bloom.number(d), bloom);
     }
-    put_entries(
-        out,
-        msg.repair_request.iter().map(HistoryEntry::parts),
-        Field::Repair.number(d),
-        d,
-    );
-    if let Some(content) = &msg.content {
+    put_entries(out, m.repair, Field::Repair.number(d), d);
+    if let Some(content) = m.content {
         put_len_field(out, Field::Content.number(d), content);
     }
 }
 
-fn encode_nim(msg: &Message, lamport: u64, out: &mut Vec<u8>) {
+fn encode_nim<'a, H, R>(m: MessageParts<'a, H, R>, lamport: u64, out: &mut Vec<u8>)
+where
+    H: Iterator<Item = EntryParts<'a>>,
+    R: Iterator<Item = EntryParts<'a>>,
+{
     let d = Dialect::Nim;
-    put_len_field(out, Field::MessageId.number(d), msg.message_id.as_bytes());
+    put_len_field(out, Field::MessageId.number(d), m.id.as_bytes());
     put_tag(out, Field::Lamport.number(d), VARINT);
     put_varint(out, lamport);
-    put_entries(
-        out,
-        msg.causal_history.iter().map(HistoryEntry::parts),
-        Field::History.number(d),
-        d,
-    );
-    put_len_field(out, Field::ChannelId.number(d), msg.channel_id.as_bytes());
-    put_len_field(
-        out,
-        Field::Content.number(d),
-        msg.content.as_deref().unwrap_or_default(),
-    );
-    put_len_field(
-        out,
-        Field::Bloom.number(d),
-        msg.bloom_filter.as_deref().unwrap_or_default(),
-    );
-    if let Some(s) = non_empty(&msg.sender_id) {
+    put_entries(out, m.history, Field::History.number(d), d);
+    put_len_field(out, Field::ChannelId.number(d), m.channel.as_bytes());
+    put_len_field(out, Field::Content.number(d), m.content.unwrap_or_default());
+    put_len_field(out, Field::Bloom.number(d), m.bloom.unwrap_or_default());
+    if let Some(s) = non_empty(m.sender) {
         put_len_field(out, Field::SenderId.number(d), s);
     }
-    put_entries(
-        out,
-        msg.repair_request.iter().map(HistoryEntry::parts),
-        Field::Repair.number(d),
-        d,
-    );
+    put_entries(out, m.repair, Field::Repair.number(d), d);
 }
 
 /// The exact number of bytes [`encode`] produces; 0 for a message that cannot
 /// be encoded in `dialect` (an ephemeral message in the nim dialect).
 pub fn encoded_len(msg: &Message, dialect: Dialect) -> usize {
+    parts_len(&msg.parts(), dialect)
+}
+
+fn parts_len<'a, H, R>(m: &MessageParts<'a, H, R>, dialect: Dialect) -> usize
+where
+    H: Iterator<Item = EntryParts<'a>> + Clone,
+    R: Iterator<Item = EntryParts<'a>> + Clone,
+{
     let d = dialect;
     let opt =
         |b: Option<&[u8]>, field: Field| b.map_or(0, |b| len_field_len(field.number(d), b.len()));
-    let history = entries_len(
-        msg.causal_history.iter().map(HistoryEntry::parts),
-        Field::History.number(d),
-        d,
-    );
-    let repair = entries_len(
-        msg.repair_request.iter().map(HistoryEntry::parts),
-        Field::Repair.number(d),
-        d,
-    );
+    let history = entries_len(m.history.clone(), Field::History.number(d), d);
+    let repair = entries_len(m.repair.clone(), Field::Repair.number(d), d);
     let lamport = |v: u64| tag_len(Field::Lamport.number(d)) + varint_len(v);
     match dialect {
         Dialect::Spec => {
-            opt(non_empty(&msg.sender_id), Field::SenderId)
-                + opt(non_empty(&msg.message_id), Field::MessageId)
-                + opt(non_empty(&msg.channel_id), Field::ChannelId)
-                + msg.lamport_timestamp.map_or(0, lamport)
+            opt(non_empty(m.sender), Field::SenderId)
+                + opt(non_empty(m.id), Field::MessageId)
+                + opt(non_empty(m.channel), Field::ChannelId)
+                + m.lamport.map_or(0, lamport)
                 + history
-                + opt(msg.bloom_filter.as_deref(), Field::Bloom)
+                + opt(m.bloom, Field::Bloom)
                 + repair
-                + opt(msg.content.as_deref(), Field::Content)
+                + opt(m.content, Field::Content)
         }
         Dialect::Nim => {
-            let Some(ts) = msg.lamport_timestamp else {
+            let Some(ts) = m.lamport else {
                 return 0;
             };
             let always = |b: Option<&[u8]>, field: Field| {
                 len_field_len(field.number(d), b.map_or(0, <[u8]>::len))
             };
-            always(Some(msg.message_id.as_bytes()), Field::MessageId)
+            always(Some(m.id.as_bytes()), Field::MessageId)
                 + lamport(ts)
                 + history
-                + always(Some(msg.channel_id.as_bytes()), Field::ChannelId)
-                + always(msg.content.as_deref(), Field::Content)
-                + always(msg.bloom_filter.as_deref(), Field::Bloom)
-                + opt(non_empty(&msg.sender_id), Field::SenderId)
+                + always(Some(m.channel.as_bytes()), Field::ChannelId)
+                + always(m.content, Field::Content)
+                + always(m.bloom, Field::Bloom)
+                + opt(non_empty(m.sender), Field::SenderId)
                 + repair
         }
     }

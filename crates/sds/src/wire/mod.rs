@@ -274,5 +274,5 @@ mod codec;
 mod error;
 
 pub use codec::{decode, decode_as, decode_ref, decode_ref_as, encode, encode_into, encoded_len};
-pub(crate) use codec::{encode_plain, EntryParts};
+pub(crate) use codec::{encode_parts_into, EntryParts, MessageParts};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError, Site};
