@@ -411,7 +411,7 @@ impl Channel {
         msg: &StoredMessage,
         bloom: Option<&[u8]>,
         repair_request: &[HistoryEntry],
-    ) -> Option<Bytes> {
+    ) -> Result<Bytes, wire::EncodeError> {
         let mut out = Vec::new();
         wire::encode_parts_into(
             wire::MessageParts {
@@ -426,9 +426,8 @@ impl Channel {
             },
             self.cfg.dialect,
             &mut out,
-        )
-        .ok()?;
-        Some(Bytes::from(out))
+        )?;
+        Ok(Bytes::from(out))
     }
 
     fn transmit(
@@ -500,21 +499,7 @@ impl Channel {
             causal_history: deps.into_boxed_slice(),
             content,
         });
-        let mut bytes = Vec::new();
-        wire::encode_parts_into(
-            wire::MessageParts {
-                sender: ctx.me,
-                id: &id,
-                channel: &self.id,
-                lamport: Some(self.lamport),
-                history: msg.causal_history.iter().map(Dep::parts),
-                bloom: Some(&bloom),
-                repair: repair.iter().map(HistoryEntry::parts),
-                content: Some(&msg.content),
-            },
-            self.cfg.dialect,
-            &mut bytes,
-        )?;
+        let bytes = self.encode_stored(&msg, Some(&bloom), &repair)?;
         self.bloom_insert(&id);
         self.log_insert(
             ctx,
@@ -546,7 +531,7 @@ impl Channel {
         );
         persist::touch(&mut self.dirty, Kind::Outgoing, &id);
         self.stats.sent += 1;
-        self.transmit(ctx, &id, TransmitReason::New, Bytes::from(bytes), &repair);
+        self.transmit(ctx, &id, TransmitReason::New, bytes, &repair);
         self.after_broadcast(ctx, now);
         if self.own_news.len() < MAX_NEWS {
             persist::touch(&mut self.dirty, Kind::OwnNews, &id);
@@ -1267,7 +1252,7 @@ impl Channel {
             self.outgoing.resend.set(id.clone(), now + interval);
             let repair = self.take_repair_requests(ctx, now);
             let bloom = self.bloom_field();
-            let Some(bytes) = self.encode_stored(&msg, Some(&bloom), &repair) else {
+            let Ok(bytes) = self.encode_stored(&msg, Some(&bloom), &repair) else {
                 continue;
             };
             self.stats.resent += 1;
@@ -1341,7 +1326,7 @@ impl Channel {
             persist::touch(&mut self.dirty, Kind::RepairIn, &id);
             let Some(e) = self.log.get(&id) else { continue };
             let msg = e.msg.clone();
-            let Some(bytes) = self.encode_stored(&msg, None, &[]) else {
+            let Ok(bytes) = self.encode_stored(&msg, None, &[]) else {
                 continue;
             };
             self.stats.repair_responses_sent += 1;
