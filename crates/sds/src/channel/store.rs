@@ -348,7 +348,7 @@ struct Waiter {
 /// A buffered message with what the buffer keeps about it.
 #[derive(Debug)]
 struct Slot {
-    id: Id,
+    /// The message (its id is `b.msg.id`).
     b: Buffered,
     /// `None` once it has expired (the message stays until it is released).
     timeout_at: Option<u64>,
@@ -460,16 +460,26 @@ impl Incoming {
     /// The dependencies a buffered message still waits for, in the order of
     /// its causal history (empty if it is not buffered).
     pub fn unmet(&self, id: &(impl AsKey + ?Sized)) -> IdList {
-        let mut out = IdList::new();
         let Some(s) = self.slot_no(id) else {
-            return out;
+            return IdList::new();
         };
         let e = &self.slab[s as usize];
-        let Some(slot) = &e.slot else { return out };
-        let w = Waiter {
-            slot: s,
-            gen: e.gen,
-        };
+        match &e.slot {
+            Some(slot) => self.waits_of(
+                Waiter {
+                    slot: s,
+                    gen: e.gen,
+                },
+                slot,
+            ),
+            None => IdList::new(),
+        }
+    }
+
+    /// The ids `w` (occupying `slot`) is a waiter of, in the order of its
+    /// causal history.
+    fn waits_of(&self, w: Waiter, slot: &Slot) -> IdList {
+        let mut out = IdList::new();
         if slot.unmet == 0 {
             return out;
         }
@@ -553,7 +563,6 @@ impl Incoming {
         }
         self.timeouts.insert((timeout_at, id.clone()));
         self.slab[s as usize].slot = Some(Slot {
-            id: id.clone(),
             b,
             timeout_at: Some(timeout_at),
             unmet: count,
@@ -588,7 +597,6 @@ impl Incoming {
             return None;
         }
         let key = id.as_key();
-        let unmet = self.unmet(&key);
         let (k, n) = self.nodes.get_key_value_mut(&key)?;
         if n.slot == NO_SLOT {
             return None;
@@ -604,9 +612,10 @@ impl Incoming {
         };
         let slot = self.release(s)?;
         if let Some(at) = slot.timeout_at {
-            self.timeouts.remove(&(at, slot.id.clone()));
+            self.timeouts.remove(&(at, slot.b.msg.id.clone()));
         }
-        for dep in &unmet {
+        // Usually nothing: a message is removed when it is delivered.
+        for dep in &self.waits_of(w, &slot) {
             self.unwait(dep, w);
         }
         Some(slot.b)
@@ -641,12 +650,12 @@ impl Incoming {
             }
             let Some(s) = e.slot.as_mut() else { continue };
             s.unmet -= 1;
-            touched(&s.id);
+            touched(&s.b.msg.id);
             if lost {
                 s.b.lost.push(super::owned(dep));
             }
             if s.unmet == 0 {
-                ready.push((s.b.msg.lamport, s.id.clone()));
+                ready.push((s.b.msg.lamport, s.b.msg.id.clone()));
             }
         }
         ready
@@ -672,7 +681,7 @@ impl Incoming {
     pub fn ids(&self) -> impl Iterator<Item = &Id> {
         self.slab
             .iter()
-            .filter_map(|e| e.slot.as_ref().map(|s| &s.id))
+            .filter_map(|e| e.slot.as_ref().map(|s| &s.b.msg.id))
     }
 }
 
