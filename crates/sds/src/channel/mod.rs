@@ -403,31 +403,14 @@ impl Channel {
         (id, dep)
     }
 
-    /// The wire bytes of a stored message of this channel in its sending
-    /// dialect, with a bloom filter and repair requests, encoded from the
-    /// stored parts (no owned wire message or entries are built).
+    /// The wire bytes of a stored message of this channel, in its sending dialect.
     fn encode_stored(
         &self,
         msg: &StoredMessage,
         bloom: Option<&[u8]>,
         repair_request: &[HistoryEntry],
     ) -> Result<Bytes, wire::EncodeError> {
-        let mut out = Vec::new();
-        wire::encode_parts_into(
-            wire::MessageParts {
-                sender: &msg.sender_id,
-                id: &msg.id,
-                channel: &self.id,
-                lamport: Some(msg.lamport),
-                history: msg.causal_history.iter().map(Dep::parts),
-                bloom,
-                repair: repair_request.iter().map(HistoryEntry::parts),
-                content: Some(&msg.content),
-            },
-            self.cfg.dialect,
-            &mut out,
-        )?;
-        Ok(Bytes::from(out))
+        msg.encode(&self.id, self.cfg.dialect, bloom, repair_request)
     }
 
     fn transmit(

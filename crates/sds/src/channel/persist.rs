@@ -51,23 +51,9 @@ pub(crate) fn touch(dirty: &mut Option<Box<Dirty>>, kind: Kind, id: &str) {
 /// parts (building the owned wire entries first, twice, was about half of
 /// building a change set).
 fn stored_bytes(m: &StoredMessage) -> Bytes {
-    let mut out = Vec::new();
-    // A message with a lamport timestamp always encodes in the spec dialect.
-    let _ = crate::wire::encode_parts_into(
-        crate::wire::MessageParts {
-            sender: &m.sender_id,
-            id: &m.id,
-            channel: "",
-            lamport: Some(m.lamport),
-            history: m.causal_history.iter().map(super::Dep::parts),
-            bloom: None,
-            repair: std::iter::empty(),
-            content: Some(&m.content),
-        },
-        crate::Dialect::Spec,
-        &mut out,
-    );
-    Bytes::from(out)
+    // With a lamport timestamp the spec dialect cannot fail.
+    m.encode("", crate::Dialect::Spec, None, &[])
+        .unwrap_or_default()
 }
 
 fn to_stored(bytes: &Bytes) -> Result<StoredMessage, StoreError> {

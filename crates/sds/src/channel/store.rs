@@ -25,6 +25,36 @@ pub(crate) struct StoredMessage {
     pub content: Bytes,
 }
 
+impl StoredMessage {
+    /// Its wire bytes on `channel` in `dialect`, with a bloom filter and
+    /// repair requests, encoded from the stored parts (no owned wire
+    /// message or entries are built).
+    pub fn encode(
+        &self,
+        channel: &str,
+        dialect: crate::wire::Dialect,
+        bloom: Option<&[u8]>,
+        repair_request: &[HistoryEntry],
+    ) -> Result<Bytes, crate::wire::EncodeError> {
+        let mut out = Vec::new();
+        crate::wire::encode_parts_into(
+            crate::wire::MessageParts {
+                sender: &self.sender_id,
+                id: &self.id,
+                channel,
+                lamport: Some(self.lamport),
+                history: self.causal_history.iter().map(Dep::parts),
+                bloom,
+                repair: repair_request.iter().map(HistoryEntry::parts),
+                content: Some(&self.content),
+            },
+            dialect,
+            &mut out,
+        )?;
+        Ok(Bytes::from(out))
+    }
+}
+
 /// One causal-history entry as kept in memory: the ids are shared with the
 /// rest of the channel's state (the log, the buffers, the sender table), so a
 /// stored message costs one allocation for its whole history instead of two
