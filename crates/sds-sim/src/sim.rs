@@ -3,7 +3,7 @@
 
 use crate::calendar::Calendar;
 use crate::checker::{Checker, Violation, ViolationKind};
-use crate::fasthash::{FastMap, FastSet};
+use crate::fasthash::FastMap;
 use crate::network::{LinkOutcome, Network};
 use crate::peer::{Done, LocalEv, Out, Peer, Rearm, Record, Timed};
 use crate::report::{
@@ -104,6 +104,8 @@ struct MsgInfo {
     not_acked: bool,
     /// Transmissions whose causal history named this message.
     named: u32,
+    /// The store node dropped it after its retention period.
+    store_dropped: bool,
 }
 
 struct Miss {
@@ -178,8 +180,6 @@ pub struct Simulation {
     /// What the store recorded, in recording order (for its retention).
     store_order: VecDeque<(u64, u32)>,
     store_retention: Option<u64>,
-    /// Messages the store dropped after the retention period.
-    store_expired: FastSet<u32>,
     pending_queries: HashSet<u64>,
     store_stats: StoreStats,
     // metrics
@@ -367,7 +367,6 @@ impl Simulation {
             store: FastMap::default(),
             store_order: VecDeque::new(),
             store_retention: sc.store.retention_s.map(|s| s.saturating_mul(1000)),
-            store_expired: FastSet::default(),
             pending_queries: HashSet::new(),
             store_stats: StoreStats::default(),
             latencies: Vec::new(),
@@ -1007,6 +1006,7 @@ impl Simulation {
                 deps: Box::new([]),
                 acked_at: None,
                 not_acked: false,
+                store_dropped: false,
                 named: 0,
             });
             self.last_send = self.now;
@@ -1194,7 +1194,7 @@ impl Simulation {
             }
             self.store_order.pop_front();
             self.store.remove(&m);
-            self.store_expired.insert(m);
+            self.msgs[m as usize].store_dropped = true;
             self.store_stats.expired += 1;
         }
     }
@@ -1211,7 +1211,7 @@ impl Simulation {
                 .get(&m)
                 .filter(|(_, at)| *at <= arrives)
                 .map(|(b, _)| b.clone());
-            if bytes.is_none() && self.store_expired.contains(&m) {
+            if bytes.is_none() && self.msgs[m as usize].store_dropped {
                 self.store_stats.expired_queries += 1;
             }
             self.push(arrives + self.store_latency, Ev::StoreReply { p, m, bytes });
