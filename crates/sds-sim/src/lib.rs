@@ -27,6 +27,7 @@ pub mod report;
 pub mod rng;
 pub mod scenario;
 mod sim;
+mod workers;
 
 pub use checker::{Checker, Violation, ViolationKind};
 pub use report::Report;

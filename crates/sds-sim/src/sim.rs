@@ -12,8 +12,8 @@ use crate::report::{
 };
 use crate::rng::{mix64, SimRng};
 use crate::scenario::{ms, parse_ranges, Arrival, LossModel, Membership, Scenario, ScenarioError};
+use crate::workers::Workers;
 use bytes::Bytes;
-use rayon::prelude::*;
 use sds::{Event, Participant, Transmit, TransmitReason};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BinaryHeap, HashSet, VecDeque};
@@ -154,10 +154,14 @@ pub struct Simulation {
     /// Longest window: the smallest delay between one participant's action
     /// and its effect on another (ms).
     lookahead: u64,
-    pool: Option<rayon::ThreadPool>,
+    /// Helper threads for the windows' participant work (`None`: all on
+    /// the calling thread).
+    pool: Option<Workers>,
     seq: u64,
     events: u64,
-    parts: Vec<Participant>,
+    /// Boxed: a worker's range of participants moves as a vector of pointers.
+    #[allow(clippy::vec_box)]
+    parts: Vec<Box<Participant>>,
     names: Vec<String>,
     online: Vec<bool>,
     offline_depth: Vec<u32>,
@@ -313,7 +317,7 @@ impl Simulation {
                 p.configure_channel(&chan_names[c as usize], ccfg.clone(), epoch)
                     .map_err(|e| SimError::Config(e.to_string()))?;
             }
-            parts.push(p);
+            parts.push(Box::new(p));
         }
         let net = Network::new(&sc)?;
         let lookahead = if sc.store.enabled {
@@ -407,8 +411,8 @@ impl Simulation {
     }
 
     /// The participants (e.g. to inspect their state after a run).
-    pub fn participants(&self) -> &[Participant] {
-        &self.parts
+    pub fn participants(&self) -> impl ExactSizeIterator<Item = &Participant> + '_ {
+        self.parts.iter().map(|p| &**p)
     }
 
     /// Index of a participant by id.
@@ -447,17 +451,16 @@ impl Simulation {
     }
 
     /// Uses `threads` threads for the participants' work (default 1: all on
-    /// the calling thread; `sds sim` passes the machine's cores). The
-    /// report does not depend on it. If the thread pool cannot be built, the
-    /// run stays on the calling thread.
+    /// the calling thread; `sds sim` passes the machine's cores): the
+    /// calling one and `threads - 1` helpers, each running a fixed range of
+    /// participants. The report does not depend on it. If a helper thread
+    /// cannot be started, the run stays on the calling thread.
     pub fn set_threads(&mut self, threads: usize) {
+        self.pool = None;
         self.pool = if threads <= 1 {
             None
         } else {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .ok()
+            Workers::new(threads.min(self.parts.len())).ok()
         };
     }
 
@@ -1137,28 +1140,20 @@ impl Simulation {
             });
             local += 1;
         }
-        let (epoch, end, online) = (self.epoch, bound.0, &self.online);
-        let work = |(i, (part, peer)): (usize, (&mut Participant, &mut Peer))| {
-            if peer.has_work() {
-                peer.run(part, online[i], epoch, end);
-            }
-        };
+        let (epoch, end) = (self.epoch, bound.0);
         // A window of a few events is cheaper on this thread than handed to
-        // the pool (either way gives the same records).
-        match &self.pool {
-            Some(pool) if local >= 4 => pool.install(|| {
-                self.parts
-                    .par_iter_mut()
-                    .zip(self.peers.par_iter_mut())
-                    .enumerate()
-                    .for_each(work)
-            }),
-            _ => self
-                .parts
-                .iter_mut()
-                .zip(self.peers.iter_mut())
-                .enumerate()
-                .for_each(work),
+        // the helpers (either way gives the same records).
+        match self.pool.as_mut() {
+            Some(pool) if local >= 4 => {
+                pool.run(&mut self.parts, &mut self.peers, &self.online, epoch, end)
+            }
+            _ => crate::workers::run_range(
+                &mut self.parts,
+                &mut self.peers,
+                &self.online,
+                epoch,
+                end,
+            ),
         }
         self.in_window = true;
         self.bound_time = bound.0;

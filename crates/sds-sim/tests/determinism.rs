@@ -96,7 +96,7 @@ fn same_report_with_any_number_of_threads() {
     );
     assert!(one["network"]["duplicated"].as_u64().unwrap() > 0);
     assert!(one["network"]["dropped_offline"].as_u64().unwrap() > 0);
-    for threads in [2, 3] {
+    for threads in [2, 3, 5] {
         assert_eq!(one, run_with(threads), "{threads} threads");
     }
 }

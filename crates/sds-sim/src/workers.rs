@@ -1,0 +1,177 @@
+//! The threads that run the participants' work of a window.
+//!
+//! Each thread owns a fixed, contiguous range of participants: the calling
+//! thread the first, each helper thread one of the others. A participant is
+//! therefore always run by the same thread, so its state stays in that
+//! core's caches, and what it allocates is freed by the thread that
+//! allocated it. (With rayon's work-stealing pool, which this replaces,
+//! a participant moved between the cores from one window to the next, and
+//! the summed time of the participants' work on a 150-second cut of
+//! `scenarios/perf.toml` was 21.6 to 29.1 s on two threads against 18.4 s
+//! on one.)
+//!
+//! Windows are short (in `scenarios/perf.toml`, 69 000 windows of 87
+//! events on average), so a thread waiting for the next window, or the
+//! calling thread waiting for a helper's result, spins for a while before
+//! it blocks: a blocked thread costs a wake-up through the kernel. The participants of a range travel to their helper and back by
+//! value (boxed, so a range is a vector of pointers).
+//!
+//! Which thread runs which participant does not change what happens: a
+//! participant's events of a window depend only on its own state (see
+//! [`crate::peer`]).
+
+use crate::peer::Peer;
+use sds::Participant;
+use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long a waiting thread spins before it blocks.
+const SPIN: Duration = Duration::from_micros(500);
+
+/// A range of participants and what they need to run their window.
+struct Range {
+    #[allow(clippy::vec_box)] // moved whole between threads: pointers, not 480-byte values
+    parts: Vec<Box<Participant>>,
+    peers: Vec<Peer>,
+    online: Vec<bool>,
+    epoch: u64,
+    end: u64,
+}
+
+/// Runs the window's events of the participants in `parts` (and the timers
+/// they set before `end`).
+pub(crate) fn run_range(
+    parts: &mut [Box<Participant>],
+    peers: &mut [Peer],
+    online: &[bool],
+    epoch: u64,
+    end: u64,
+) {
+    for ((part, peer), &online) in parts.iter_mut().zip(peers.iter_mut()).zip(online) {
+        if peer.has_work() {
+            peer.run(part, online, epoch, end);
+        }
+    }
+}
+
+/// Receives from `rx`, spinning for [`SPIN`] before blocking. `None` if
+/// the other side is gone.
+fn wait<T>(rx: &Receiver<T>) -> Option<T> {
+    let start = Instant::now();
+
+    let mut spins = 0u32;
+    loop {
+        match rx.try_recv() {
+            Ok(v) => return Some(v),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) => {}
+        }
+        std::hint::spin_loop();
+        spins = spins.wrapping_add(1);
+        if spins % 64 == 0 && start.elapsed() > SPIN {
+            return rx.recv().ok();
+        }
+    }
+}
+
+struct Helper {
+    to: Option<Sender<Range>>,
+    from: Receiver<Range>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The calling thread and `threads - 1` helper threads.
+pub(crate) struct Workers {
+    helpers: Vec<Helper>,
+}
+
+impl Workers {
+    /// Starts `threads - 1` helper threads (none for 0 or 1).
+    pub fn new(threads: usize) -> std::io::Result<Workers> {
+        let mut helpers = Vec::new();
+        for i in 1..threads {
+            let (to, jobs) = channel::<Range>();
+            let (results, from) = channel::<Range>();
+            let thread = std::thread::Builder::new()
+                .name(format!("sds-sim-{i}"))
+                .spawn(move || {
+                    while let Some(mut r) = wait(&jobs) {
+                        run_range(&mut r.parts, &mut r.peers, &r.online, r.epoch, r.end);
+                        if results.send(r).is_err() {
+                            break;
+                        }
+                    }
+                })?;
+            helpers.push(Helper {
+                to: Some(to),
+                from,
+                thread: Some(thread),
+            });
+        }
+        Ok(Workers { helpers })
+    }
+
+    /// Threads in all (the calling one included).
+    pub fn threads(&self) -> usize {
+        self.helpers.len() + 1
+    }
+
+    /// Runs the window's work of every participant: the first range on the
+    /// calling thread, the others on the helpers; returns when all are done.
+    ///
+    /// # Panics
+    ///
+    /// If a helper thread died (a participant panicked on it).
+    #[allow(clippy::vec_box)] // see `Range::parts`
+    pub fn run(
+        &mut self,
+        parts: &mut Vec<Box<Participant>>,
+        peers: &mut Vec<Peer>,
+        online: &[bool],
+        epoch: u64,
+        end: u64,
+    ) {
+        let n = parts.len();
+        let t = self.threads();
+        let start = |k: usize| k * n / t;
+        // Hand out the ranges from the last: each split takes the tail.
+        for (h, helper) in self.helpers.iter().enumerate().rev() {
+            let (a, b) = (start(h + 1), start(h + 2));
+            let range = Range {
+                parts: parts.split_off(a),
+                peers: peers.split_off(a),
+                online: online[a..b].to_vec(),
+                epoch,
+                end,
+            };
+            let sent = helper.to.as_ref().map(|to| to.send(range));
+            if !matches!(sent, Some(Ok(()))) {
+                panic!("a simulator worker thread is gone");
+            }
+        }
+        let own = parts.len();
+        run_range(parts, peers, &online[..own], epoch, end);
+        for helper in &self.helpers {
+            let Some(mut r) = wait(&helper.from) else {
+                panic!("a simulator worker thread panicked");
+            };
+            parts.append(&mut r.parts);
+            peers.append(&mut r.peers);
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for h in &mut self.helpers {
+            // Closing the channel ends the helper's loop.
+            h.to = None;
+        }
+        for h in &mut self.helpers {
+            if let Some(t) = h.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
