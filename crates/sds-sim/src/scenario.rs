@@ -348,6 +348,12 @@ pub struct Store {
     /// Queries for a message it dropped are answered "not found" and
     /// counted apart in the report.
     pub retention_s: Option<u64>,
+    /// Whether the store keeps a message's bloom filter (the exact bytes
+    /// broadcast). `false`: it keeps the message re-encoded without it, so
+    /// a reply carries no acknowledgement information (a late copy's bloom
+    /// filter is stale anyway) and the store holds about 1 kB per message
+    /// instead of about 20 kB with the default 18 752-byte filter.
+    pub keep_bloom: bool,
 }
 
 impl Default for Store {
@@ -357,6 +363,7 @@ impl Default for Store {
             latency_ms: 50,
             query_delay_ms: 1_000,
             retention_s: None,
+            keep_bloom: true,
         }
     }
 }

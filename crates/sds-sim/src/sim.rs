@@ -768,9 +768,17 @@ impl Simulation {
         self.part_bytes[p] += len;
         let m = self.parse_id(&tx.message_id);
         let mut first_of = NONE;
+        let keep = self.store_on
+            && matches!(
+                tx.reason,
+                TransmitReason::New | TransmitReason::Resend | TransmitReason::Repair
+            );
+        // What the store records: the bytes broadcast, or (`keep_bloom =
+        // false`) the message re-encoded without its bloom filter.
+        let mut stored = tx.bytes.clone();
         // Decode once per transmission, for byte accounting and causal history.
         match sds::wire::decode(tx.bytes.clone(), &self.limits) {
-            Ok(d) => {
+            Ok(mut d) => {
                 for e in &d.message.causal_history {
                     if let Some(x) = self.parse_id(&e.message_id) {
                         self.msgs[x as usize].named += 1;
@@ -788,6 +796,15 @@ impl Simulation {
                         info.lamport = d.message.lamport_timestamp.unwrap_or(0);
                         info.deps = deps;
                         first_of = m;
+                    }
+                }
+                let new_to_store = m.is_some_and(|m| !self.store.contains_key(&m));
+                if keep && new_to_store && !self.sc.store.keep_bloom {
+                    if let Some(bloom) = d.message.bloom_filter.take() {
+                        if let Ok(b) = sds::wire::encode(&d.message, d.dialect) {
+                            stored = Bytes::from(b);
+                        }
+                        d.message.bloom_filter = Some(bloom);
                     }
                 }
                 let f = self.field_bytes(d.message, d.dialect);
@@ -814,16 +831,11 @@ impl Simulation {
         if tx.reason == TransmitReason::Ephemeral {
             self.ephemeral_expected += self.chan_members[c as usize].len() as u64 - 1;
         }
-        if self.store_on
-            && matches!(
-                tx.reason,
-                TransmitReason::New | TransmitReason::Resend | TransmitReason::Repair
-            )
-        {
+        if keep {
             if let Some(m) = m {
                 let at = self.now + self.store_latency;
                 if let Entry::Vacant(v) = self.store.entry(m) {
-                    v.insert((tx.bytes.clone(), at));
+                    v.insert((stored, at));
                     if let Some(keep) = self.store_retention {
                         self.store_order.push_back((at, m));
                         self.expire_store(keep);

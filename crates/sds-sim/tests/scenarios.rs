@@ -186,6 +186,30 @@ fn store_retention_drops_old_messages() {
     assert!(rs.store.hits < full.store.hits, "{:?}", rs.store);
 }
 
+/// A store that drops the bloom filters answers the same queries with
+/// smaller replies; the messages still reach everyone.
+#[test]
+fn store_without_bloom_filters_replies_smaller() {
+    let mut s = shrink(load("recovery-store"), 12);
+    s.duration_s = 60.0;
+    s.settle_s = 200.0;
+    let full = run(&s).unwrap();
+    let mut lean = s.clone();
+    lean.store.keep_bloom = false;
+    let rl = run(&lean).unwrap();
+    assert_ok(&rl);
+    assert!(full.store.hits > 0, "{:?}", full.store);
+    assert_eq!(rl.store.messages_held, full.store.messages_held);
+    assert!(rl.store.hits > 0, "{:?}", rl.store);
+    let per_reply = |r: &sds_sim::report::Report| r.bytes.store_replies / r.store.hits;
+    assert!(
+        per_reply(&rl) * 4 < per_reply(&full),
+        "{} vs {} bytes per reply",
+        per_reply(&rl),
+        per_reply(&full)
+    );
+}
+
 #[test]
 fn sdsr_small() {
     let r = run(&lossy_small("recovery-sdsr")).unwrap();
