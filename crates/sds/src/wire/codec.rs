@@ -537,6 +537,26 @@ fn decode_message<'a>(
                     history_text,
                 )?;
                 msg.causal_history.push(entry);
+                // The entries that follow in the usual layout (one-byte tag
+                // and length, see `entry_fast`) are read here, without the
+                // general field loop; at the first that is not, the loop
+                // takes over, with the same result and errors.
+                let tag = (Field::History.number(dialect) << 3 | u32::from(LEN)) as u8;
+                while msg.causal_history.len() < limits.max_causal_history {
+                    let at = r.pos;
+                    let (Some(&t), Some(&len)) = (buf.get(at), buf.get(at + 1)) else {
+                        break;
+                    };
+                    let (s, e) = (at + 2, at + 2 + usize::from(len));
+                    if t != tag || len >= 0x80 || e > r.end {
+                        break;
+                    }
+                    let Some(entry) = entry_fast(input, s, e, nim, limits, history_text) else {
+                        break;
+                    };
+                    msg.causal_history.push(entry);
+                    r.pos = e;
+                }
             }
             Field::Repair => {
                 if msg.repair_request.len() >= limits.max_repair_request {
@@ -1118,6 +1138,62 @@ mod tests {
                 Ok(())
             })
             .unwrap();
+    }
+
+    /// A run of history entries whose middle ones are not in the usual
+    /// layout (fields out of order, a two-byte length, an unknown field):
+    /// each entry decodes as on its own, whichever path reads it.
+    #[test]
+    fn history_run_with_unusual_entries_in_the_middle() {
+        let field = |tag: u8, v: &[u8]| {
+            let mut out = vec![tag];
+            put_varint(&mut out, v.len() as u64);
+            out.extend_from_slice(v);
+            out
+        };
+        let long_id = "x".repeat(130);
+        let entries: Vec<Vec<u8>> = vec![
+            [field(0x0a, b"a1"), field(0x1a, b"s1")].concat(),
+            [field(0x1a, b"s2"), field(0x0a, b"a2")].concat(),
+            [field(0x0a, long_id.as_bytes()), field(0x1a, b"s3")].concat(),
+            [field(0x0a, b"a4"), field(0x22, b"??")].concat(),
+            field(0x0a, b"a5"),
+            [field(0x0a, b"a6"), field(0x12, b"h6"), field(0x1a, b"s6")].concat(),
+        ];
+        let mut msg = [field(0x12, b"m"), field(0x1a, b"c")].concat();
+        for e in &entries {
+            msg.extend(field(0x5a, e));
+        }
+        let limits = Limits {
+            max_id_len: 200,
+            ..Limits::default()
+        };
+        let input = Bytes::from(msg);
+        let d = decode_ref_as(&input, Dialect::Spec, &limits).unwrap();
+        let got: Vec<(&str, Option<&[u8]>, Option<&str>)> = d
+            .causal_history
+            .iter()
+            .map(|e| (e.message_id, e.retrieval_hint.as_deref(), e.sender_id))
+            .collect();
+        let want: Vec<(&str, Option<&[u8]>, Option<&str>)> = vec![
+            ("a1", None, Some("s1")),
+            ("a2", None, Some("s2")),
+            (&long_id, None, Some("s3")),
+            ("a4", None, None),
+            ("a5", None, None),
+            ("a6", Some(b"h6"), Some("s6")),
+        ];
+        assert_eq!(got, want);
+        // One entry over the limit: the error names the first extra entry.
+        let limits = Limits {
+            max_causal_history: 5,
+            ..limits
+        };
+        let err = decode_ref_as(&input, Dialect::Spec, &limits).unwrap_err();
+        assert!(
+            matches!(err.kind, DecodeErrorKind::TooManyHistoryEntries { max: 5 }),
+            "{err:?}"
+        );
     }
 
     /// History runs that are not ASCII: multi-byte ids, binary hints (the
