@@ -1170,12 +1170,13 @@ mod tests {
         };
         let input = Bytes::from(msg);
         let d = decode_ref_as(&input, Dialect::Spec, &limits).unwrap();
-        let got: Vec<(&str, Option<&[u8]>, Option<&str>)> = d
+        type Seen<'a> = (&'a str, Option<&'a [u8]>, Option<&'a str>);
+        let got: Vec<Seen> = d
             .causal_history
             .iter()
             .map(|e| (e.message_id, e.retrieval_hint.as_deref(), e.sender_id))
             .collect();
-        let want: Vec<(&str, Option<&[u8]>, Option<&str>)> = vec![
+        let want: Vec<Seen> = vec![
             ("a1", None, Some("s1")),
             ("a2", None, Some("s2")),
             (&long_id, None, Some("s3")),
