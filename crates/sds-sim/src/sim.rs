@@ -456,6 +456,7 @@ impl Simulation {
     /// participants. The report does not depend on it. If a helper thread
     /// cannot be started, the run stays on the calling thread.
     pub fn set_threads(&mut self, threads: usize) {
+        // The old helpers stop (and are joined) before new ones start.
         self.pool = None;
         self.pool = if threads <= 1 {
             None
@@ -768,7 +769,7 @@ impl Simulation {
         self.part_bytes[p] += len;
         let m = self.parse_id(&tx.message_id);
         let mut first_of = NONE;
-        let keep = self.store_on
+        let to_store = self.store_on
             && matches!(
                 tx.reason,
                 TransmitReason::New | TransmitReason::Resend | TransmitReason::Repair
@@ -799,7 +800,7 @@ impl Simulation {
                     }
                 }
                 let new_to_store = m.is_some_and(|m| !self.store.contains_key(&m));
-                if keep && new_to_store && !self.sc.store.keep_bloom {
+                if to_store && new_to_store && !self.sc.store.keep_bloom {
                     if let Some(bloom) = d.message.bloom_filter.take() {
                         if let Ok(b) = sds::wire::encode(&d.message, d.dialect) {
                             stored = Bytes::from(b);
@@ -831,7 +832,7 @@ impl Simulation {
         if tx.reason == TransmitReason::Ephemeral {
             self.ephemeral_expected += self.chan_members[c as usize].len() as u64 - 1;
         }
-        if keep {
+        if to_store {
             if let Some(m) = m {
                 let at = self.now + self.store_latency;
                 if let Entry::Vacant(v) = self.store.entry(m) {
