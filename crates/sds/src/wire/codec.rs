@@ -541,8 +541,10 @@ fn decode_message<'a>(
                 // and length, see `entry_fast`) are read here, without the
                 // general field loop; at the first that is not, the loop
                 // takes over, with the same result and errors.
-                let tag = (Field::History.number(dialect) << 3 | u32::from(LEN)) as u8;
-                while msg.causal_history.len() < limits.max_causal_history {
+                let number = Field::History.number(dialect);
+                // A one-byte tag (field numbers below 16; both dialects').
+                let tag = (number << 3 | u32::from(LEN)) as u8;
+                while number < 16 && msg.causal_history.len() < limits.max_causal_history {
                     let at = r.pos;
                     let (Some(&t), Some(&len)) = (buf.get(at), buf.get(at + 1)) else {
                         break;
