@@ -124,11 +124,17 @@ fn partition_converges_after_heal() {
     assert!(during.ratio < 0.9, "{during:?}");
 }
 
-#[test]
-fn store_recovers_messages_without_sdsr() {
+/// `recovery-store` for 12 participants: 60 s of workload, 200 s to settle.
+fn store_cut() -> Scenario {
     let mut s = shrink(load("recovery-store"), 12);
     s.duration_s = 60.0;
     s.settle_s = 200.0;
+    s
+}
+
+#[test]
+fn store_recovers_messages_without_sdsr() {
+    let s = store_cut();
     let r = run(&s).unwrap();
     assert_ok(&r);
     assert!(!r.settings.repair && r.settings.store);
@@ -147,9 +153,7 @@ fn store_recovers_messages_without_sdsr() {
 
 #[test]
 fn store_retention_drops_old_messages() {
-    let mut s = shrink(load("recovery-store"), 12);
-    s.duration_s = 60.0;
-    s.settle_s = 200.0;
+    let s = store_cut();
     let full = run(&s).unwrap();
     assert_eq!((full.store.expired, full.store.expired_queries), (0, 0));
     // Longer than any query waits here: only what is held changes.
@@ -190,9 +194,7 @@ fn store_retention_drops_old_messages() {
 /// smaller replies; the messages still reach everyone.
 #[test]
 fn store_without_bloom_filters_replies_smaller() {
-    let mut s = shrink(load("recovery-store"), 12);
-    s.duration_s = 60.0;
-    s.settle_s = 200.0;
+    let s = store_cut();
     let full = run(&s).unwrap();
     let mut lean = s.clone();
     lean.store.keep_bloom = false;
