@@ -799,8 +799,11 @@ impl Simulation {
                         first_of = m;
                     }
                 }
-                let new_to_store = m.is_some_and(|m| !self.store.contains_key(&m));
-                if to_store && new_to_store && !self.sc.store.keep_bloom {
+                // Only a message the store does not hold yet is re-encoded.
+                let lean = to_store
+                    && !self.sc.store.keep_bloom
+                    && m.is_some_and(|m| !self.store.contains_key(&m));
+                if lean {
                     if let Some(bloom) = d.message.bloom_filter.take() {
                         if let Ok(b) = sds::wire::encode(&d.message, d.dialect) {
                             stored = Bytes::from(b);
