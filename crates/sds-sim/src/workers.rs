@@ -2,9 +2,10 @@
 //!
 //! Each thread owns a fixed, contiguous range of participants: the calling
 //! thread the first, each helper thread one of the others. A participant is
-//! therefore always run by the same thread, so its state stays in that
-//! core's caches, and what it allocates is freed by the thread that
-//! allocated it. (With rayon's work-stealing pool, which this replaces,
+//! therefore always run by the same thread, so that its state can stay in
+//! that core's caches and its own state is allocated and freed by one
+//! thread (the records it produces are still freed by the thread that
+//! replays the window). (With rayon's work-stealing pool, which this replaces,
 //! a participant moved between the cores from one window to the next, and
 //! the summed time of the participants' work on a 150-second cut of
 //! `scenarios/perf.toml` was 21.6 to 29.1 s on two threads against 18.4 s
