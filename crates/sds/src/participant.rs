@@ -7,7 +7,7 @@ use crate::event::{Event, Transmit, TransmitReason};
 use crate::hash::nim_string_hash;
 use crate::stats::Stats;
 use crate::store::{ChangeSet, Store, StoreError};
-use crate::wire::{self, DecodeError, EncodeError, MessageKind};
+use crate::wire::{self, DecodeError, Dialect, EncodeError, MessageKind};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -469,7 +469,25 @@ impl Participant {
     ) -> Result<Received, ReceiveError> {
         let bytes: Bytes = bytes.into();
         let decoded = wire::decode_ref(&bytes, &self.config.limits)?;
-        let msg = decoded.message;
+        self.receive_decoded(&decoded.message, decoded.dialect, retrieval_hint, now)
+    }
+
+    /// Like [`receive`](Self::receive), for a message the caller has
+    /// already decoded, in `dialect`: for a process that hands the same
+    /// broadcast to several participants (a simulator, an application with
+    /// several identities) and decodes it once. It is processed exactly as
+    /// `receive` would process the bytes it was decoded from, provided it
+    /// was decoded with this participant's [`Config::limits`] (as
+    /// [`wire::decode_ref`] does with `&participant.config().limits`); those
+    /// limits are what bounds a hostile message, and they are not checked
+    /// again here.
+    pub fn receive_decoded(
+        &mut self,
+        msg: &wire::MessageRef<'_>,
+        dialect: Dialect,
+        retrieval_hint: Option<Bytes>,
+        now: u64,
+    ) -> Result<Received, ReceiveError> {
         if msg.sender_id == &*self.id {
             return Ok(Received::OwnMessage);
         }
@@ -497,12 +515,12 @@ impl Participant {
                 channel: msg.channel_id.to_owned(),
                 message_id: msg.message_id.to_owned(),
                 sender_id: msg.sender_id.to_owned(),
-                content: msg.content.unwrap_or_default(),
+                content: msg.content.clone().unwrap_or_default(),
             });
             self.persist();
             return Ok(Received::Ephemeral);
         }
-        let received = ch.receive(&mut ctx, msg, decoded.dialect, retrieval_hint, now);
+        let received = ch.receive(&mut ctx, msg, dialect, retrieval_hint, now);
         self.persist();
         Ok(received)
     }

@@ -46,6 +46,11 @@ fn decode_roundtrip(wire: &[u8], dialect: Dialect, what: &str) -> Message {
         "{what}: decode_ref differs from decode"
     );
     assert_eq!(
+        decoded.message.borrowed(),
+        borrowed.message,
+        "{what}: Message::borrowed differs from decode_ref"
+    );
+    assert_eq!(
         borrowed.message.kind(),
         decoded.message.kind(),
         "{what}: kind"

@@ -600,7 +600,7 @@ impl Channel {
     pub fn receive(
         &mut self,
         ctx: &mut Ctx<'_>,
-        msg: wire::MessageRef<'_>,
+        msg: &wire::MessageRef<'_>,
         dialect: Dialect,
         hint: Option<Bytes>,
         now: u64,
@@ -622,16 +622,16 @@ impl Channel {
             // Arrival by any path cancels our own request and our pending answer.
             self.cancel_repairs(&id);
         }
-        let view = self.decode_bloom(ctx, &msg, dialect);
+        let view = self.decode_bloom(ctx, msg, dialect);
         // Each history id hashed once, for every table it is looked up in.
         let keys: SmallVec<[Key<'_>; 16]> = msg
             .causal_history
             .iter()
             .map(|e| Key::new(e.message_id))
             .collect();
-        self.review_acks(ctx, &msg, &keys, view.as_ref(), dialect);
-        self.process_repair_requests(ctx, &msg, now);
-        self.note_coverage(ctx, &msg, &keys, view.as_ref(), dialect, now);
+        self.review_acks(ctx, msg, &keys, view.as_ref(), dialect);
+        self.process_repair_requests(ctx, msg, now);
+        self.note_coverage(ctx, msg, &keys, view.as_ref(), dialect, now);
 
         if kind == MessageKind::Sync {
             self.stats.syncs_received += 1;

@@ -129,6 +129,41 @@ impl Message {
     pub fn kind(&self) -> MessageKind {
         kind_of(self.lamport_timestamp, self.content.as_ref())
     }
+
+    /// The borrowed form, as [`decode_ref`] would have produced it from the
+    /// encoded message: ids borrow from `self`, byte fields are cheap
+    /// clones. Allocates the two entry lists.
+    pub fn borrowed(&self) -> MessageRef<'_> {
+        MessageRef {
+            sender_id: &self.sender_id,
+            message_id: &self.message_id,
+            channel_id: &self.channel_id,
+            lamport_timestamp: self.lamport_timestamp,
+            causal_history: self
+                .causal_history
+                .iter()
+                .map(HistoryEntry::borrowed)
+                .collect(),
+            bloom_filter: self.bloom_filter.clone(),
+            repair_request: self
+                .repair_request
+                .iter()
+                .map(HistoryEntry::borrowed)
+                .collect(),
+            content: self.content.clone(),
+        }
+    }
+}
+
+impl HistoryEntry {
+    /// The borrowed form (see [`Message::borrowed`]).
+    pub fn borrowed(&self) -> HistoryEntryRef<'_> {
+        HistoryEntryRef {
+            message_id: &self.message_id,
+            retrieval_hint: self.retrieval_hint.clone(),
+            sender_id: self.sender_id.as_deref(),
+        }
+    }
 }
 
 fn kind_of(lamport: Option<u64>, content: Option<&Bytes>) -> MessageKind {

@@ -1,0 +1,94 @@
+//! `Participant::receive_decoded` processes a message decoded once by the
+//! caller exactly as `receive` processes its bytes.
+mod common;
+use bytes::Bytes;
+use common::*;
+use sds::wire::{decode, decode_ref, Limits};
+use sds::{Config, Event, Participant, ReceiveError, Transmit};
+
+fn events(p: &mut Participant) -> Vec<Event> {
+    std::iter::from_fn(|| p.poll_event()).collect()
+}
+
+fn outputs(p: &mut Participant) -> (Vec<Event>, Vec<Transmit>) {
+    (events(p), transmits(p))
+}
+
+#[test]
+fn decoded_and_encoded_receipt_give_the_same_outputs() {
+    let cfg = Config {
+        seed: 7,
+        ..Config::default()
+    };
+    let mut a = Participant::new("a", cfg.clone()).unwrap();
+    let mut txs = Vec::new();
+    for i in 0..12u64 {
+        a.send("c", &format!("m{i}"), &b"hello"[..], T0 + i)
+            .unwrap();
+        txs.extend(transmits(&mut a));
+    }
+    a.send_ephemeral("c", &b"now"[..], T0 + 20).unwrap();
+    txs.extend(transmits(&mut a));
+    // Resends, then a sync message once the channel is quiet.
+    while let Some(t) = a.poll_timeout() {
+        if t > T0 + 3_600_000 {
+            break;
+        }
+        a.handle_timeout(t);
+        let out = transmits(&mut a);
+        let sync = out.iter().any(|t| t.reason == sds::TransmitReason::Sync);
+        txs.extend(out);
+        if sync {
+            break;
+        }
+    }
+    assert!(
+        txs.iter().any(|t| t.reason == sds::TransmitReason::Sync),
+        "a sent no sync message"
+    );
+    // Out of order, with duplicates: buffering, cascades, duplicates.
+    let mut order: Vec<usize> = (0..txs.len()).rev().collect();
+    order.extend([0, 3, 5]);
+
+    let mut by_bytes = Participant::new("b", cfg.clone()).unwrap();
+    let mut by_decoded = Participant::new("b", cfg.clone()).unwrap();
+    let mut delivered = 0;
+    for (step, &i) in order.iter().enumerate() {
+        let now = T0 + 100 + step as u64;
+        let r1 = by_bytes.receive(txs[i].bytes.clone(), None, now);
+        let d = decode(txs[i].bytes.clone(), &by_decoded.config().limits).unwrap();
+        let r2 = by_decoded.receive_decoded(&d.message.borrowed(), d.dialect, None, now);
+        assert_eq!(r1, r2, "step {step}");
+        let (o1, o2) = (outputs(&mut by_bytes), outputs(&mut by_decoded));
+        delivered +=
+            o1.0.iter()
+                .filter(|e| matches!(e, Event::Delivered { .. }))
+                .count();
+        assert_eq!(o1, o2, "step {step}");
+    }
+    assert_eq!(delivered, 12);
+    // Own messages are ignored on both paths.
+    let own = decode(txs[0].bytes.clone(), &Limits::default()).unwrap();
+    assert_eq!(
+        a.receive_decoded(&own.message.borrowed(), own.dialect, None, T0 + 200),
+        a.receive(txs[0].bytes.clone(), None, T0 + 200)
+    );
+}
+
+#[test]
+fn decoded_receipt_reports_the_same_errors() {
+    let mut a = Participant::new("a", Config::default()).unwrap();
+    a.send("c", "m0", &b"x"[..], T0).unwrap();
+    let tx = transmits(&mut a).remove(0);
+    let mut msg = decode(tx.bytes.clone(), &Limits::default()).unwrap();
+    msg.message.message_id.clear();
+    let bytes = Bytes::from(sds::wire::encode(&msg.message, msg.dialect).unwrap());
+    let mut b = Participant::new("b", Config::default()).unwrap();
+    let by_bytes = b.receive(bytes.clone(), None, T0).unwrap_err();
+    let d = decode_ref(&bytes, &Limits::default()).unwrap();
+    let by_decoded = b
+        .receive_decoded(&d.message, d.dialect, None, T0)
+        .unwrap_err();
+    assert!(matches!(by_bytes, ReceiveError::MissingMessageId));
+    assert!(matches!(by_decoded, ReceiveError::MissingMessageId));
+}
