@@ -16,16 +16,39 @@ use bytes::Bytes;
 use sds::{Event, Participant, Transmit};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
+
+/// Bytes on the simulated wire, decoded once by the engine (which decodes
+/// every transmission for its byte accounting) and shared by all their
+/// receivers: each hands the decoded message to
+/// [`Participant::receive_decoded`], which processes it exactly as
+/// `receive` would process the bytes (they were decoded with the
+/// participants' limits).
+#[derive(Debug)]
+pub(crate) struct Packet {
+    pub bytes: Bytes,
+    /// `None` if the bytes do not decode: each receiver then gets the bytes
+    /// themselves, and the core's error.
+    pub decoded: Option<sds::wire::Decoded>,
+}
+
+impl Packet {
+    /// Decodes `bytes` with `limits`.
+    pub fn new(bytes: Bytes, limits: &sds::wire::Limits) -> Arc<Packet> {
+        let decoded = sds::wire::decode(bytes.clone(), limits).ok();
+        Arc::new(Packet { bytes, decoded })
+    }
+}
 
 /// An event of one participant, run by [`Peer::run`] or [`Peer::step`].
 #[derive(Debug)]
 pub(crate) enum LocalEv {
     /// A broadcast reaches the participant.
-    Arrival { bytes: Bytes, first_of: u32 },
+    Arrival { pkt: Arc<Packet>, first_of: u32 },
     /// The participant's timer, as armed for core deadline `at` (Unix ms).
     Timer { at: u64 },
     /// The store node's answer to a query for message `m`.
-    Reply { m: u32, bytes: Bytes },
+    Reply { m: u32, pkt: Arc<Packet> },
 }
 
 /// What a local event did, for the engine's bookkeeping.
@@ -176,9 +199,9 @@ impl Peer {
         ev: LocalEv,
     ) -> Record {
         match ev {
-            LocalEv::Arrival { bytes, first_of } => self.receive_online(
+            LocalEv::Arrival { pkt, first_of } => self.receive_online(
                 part,
-                online.then_some(bytes),
+                online.then_some(pkt),
                 epoch,
                 now,
                 Done::Offline { first_of },
@@ -204,9 +227,9 @@ impl Peer {
                     out: Some(out),
                 }
             }
-            LocalEv::Reply { m, bytes } => self.receive_online(
+            LocalEv::Reply { m, pkt } => self.receive_online(
                 part,
-                online.then_some(bytes),
+                online.then_some(pkt),
                 epoch,
                 now,
                 Done::ReplyDropped { m },
@@ -215,26 +238,24 @@ impl Peer {
         }
     }
 
-    /// Hands `bytes` to the (online) participant: their length, the core's
-    /// error if it refused them, and what came out.
-    /// Receives `bytes` (`None`: the participant is offline, and the record
+    /// Receives `pkt` (`None`: the participant is offline, and the record
     /// is `offline`); `done` makes the record from the size and the error.
     fn receive_online(
         &mut self,
         part: &mut Participant,
-        bytes: Option<Bytes>,
+        pkt: Option<Arc<Packet>>,
         epoch: u64,
         now: u64,
         offline: Done,
         done: impl FnOnce(u64, Option<String>) -> Done,
     ) -> Record {
-        let Some(bytes) = bytes else {
+        let Some(pkt) = pkt else {
             return Record {
                 done: offline,
                 out: None,
             };
         };
-        let (len, error, out) = self.receive(part, bytes, epoch, now);
+        let (len, error, out) = self.receive(part, &pkt, epoch, now);
         Record {
             done: done(len, error),
             out: Some(out),
@@ -244,15 +265,16 @@ impl Peer {
     fn receive(
         &mut self,
         part: &mut Participant,
-        bytes: Bytes,
+        pkt: &Packet,
         epoch: u64,
         now: u64,
     ) -> (u64, Option<String>, Out) {
-        let len = bytes.len() as u64;
-        let error = part
-            .receive(bytes, None, epoch + now)
-            .err()
-            .map(|e| e.to_string());
+        let len = pkt.bytes.len() as u64;
+        let result = match &pkt.decoded {
+            Some(d) => part.receive_decoded(&d.message.borrowed(), d.dialect, None, epoch + now),
+            None => part.receive(pkt.bytes.clone(), None, epoch + now),
+        };
+        let error = result.err().map(|e| e.to_string());
         (len, error, self.collect(part, true, epoch, now))
     }
 

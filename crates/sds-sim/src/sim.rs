@@ -5,7 +5,7 @@ use crate::calendar::Calendar;
 use crate::checker::{Checker, Violation, ViolationKind};
 use crate::fasthash::FastMap;
 use crate::network::{LinkOutcome, Network};
-use crate::peer::{Done, LocalEv, Out, Peer, Rearm, Record, Timed};
+use crate::peer::{Done, LocalEv, Out, Packet, Peer, Rearm, Record, Timed};
 use crate::report::{
     quantile_with_infinite, Acks, Bucket, Consistency, Delivery, Detection, Furps, Invariants,
     NetStats, Percentiles, ReasonBytes, Report, Sample, Settings, StoreStats, WireBytes,
@@ -17,6 +17,7 @@ use bytes::Bytes;
 use sds::{Event, Participant, Transmit, TransmitReason};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BinaryHeap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// A hook called when a participant goes offline or comes back (churn).
@@ -53,7 +54,7 @@ const MAX_ANOMALIES: usize = 30;
 enum Ev {
     Arrival {
         to: u32,
-        bytes: Bytes,
+        pkt: Arc<Packet>,
         first_of: u32,
     },
     Timer {
@@ -71,11 +72,11 @@ enum Ev {
         p: u32,
         m: u32,
     },
-    /// The store's answer: the message's bytes, or `None` if it had none.
+    /// The store's answer: the message, or `None` if it had none.
     StoreReply {
         p: u32,
         m: u32,
-        bytes: Option<Bytes>,
+        pkt: Option<Arc<Packet>>,
     },
     Sample,
     /// In a window's replay: the next recorded event of participant `p`.
@@ -180,7 +181,7 @@ pub struct Simulation {
     store_on: bool,
     store_latency: u64,
     store_delay: u64,
-    store: FastMap<u32, (Bytes, u64)>,
+    store: FastMap<u32, (Arc<Packet>, u64)>,
     /// What the store recorded, in recording order (for its retention).
     store_order: VecDeque<(u64, u32)>,
     store_retention: Option<u64>,
@@ -729,27 +730,29 @@ impl Simulation {
     }
 
     /// Byte sizes of the fields of a transmitted message, as encoded.
-    fn field_bytes(&self, msg: sds::wire::Message, dialect: sds::Dialect) -> FieldBytes {
+    /// (`msg` is lent out field by field and left as it was.)
+    fn field_bytes(&self, msg: &mut sds::wire::Message, dialect: sds::Dialect) -> FieldBytes {
         use sds::wire::{encoded_len, Message};
-        let base = encoded_len(&Message::default(), dialect);
-        let len = |m: Message| encoded_len(&m, dialect).saturating_sub(base) as u64;
+        let mut one = Message::default();
+        let base = encoded_len(&one, dialect);
+        let len = |m: &Message| encoded_len(m, dialect).saturating_sub(base) as u64;
+        std::mem::swap(&mut one.content, &mut msg.content);
+        let content = len(&one);
+        std::mem::swap(&mut one.content, &mut msg.content);
+        std::mem::swap(&mut one.bloom_filter, &mut msg.bloom_filter);
+        let bloom = len(&one);
+        std::mem::swap(&mut one.bloom_filter, &mut msg.bloom_filter);
+        std::mem::swap(&mut one.causal_history, &mut msg.causal_history);
+        let history = len(&one);
+        std::mem::swap(&mut one.causal_history, &mut msg.causal_history);
+        std::mem::swap(&mut one.repair_request, &mut msg.repair_request);
+        let repair = len(&one);
+        std::mem::swap(&mut one.repair_request, &mut msg.repair_request);
         FieldBytes {
-            content: len(Message {
-                content: msg.content,
-                ..Message::default()
-            }),
-            bloom: len(Message {
-                bloom_filter: msg.bloom_filter,
-                ..Message::default()
-            }),
-            history: len(Message {
-                causal_history: msg.causal_history,
-                ..Message::default()
-            }),
-            repair: len(Message {
-                repair_request: msg.repair_request,
-                ..Message::default()
-            }),
+            content,
+            bloom,
+            history,
+            repair,
         }
     }
 
@@ -776,9 +779,12 @@ impl Simulation {
             );
         // What the store records: the bytes broadcast, or (`keep_bloom =
         // false`) the message re-encoded without its bloom filter.
-        let mut stored = tx.bytes.clone();
-        // Decode once per transmission, for byte accounting and causal history.
-        match sds::wire::decode(tx.bytes.clone(), &self.limits) {
+        let mut stored = None;
+        // Decode once per transmission, for byte accounting and causal
+        // history, and for the receivers (see `Packet`).
+        let decoded = sds::wire::decode(tx.bytes.clone(), &self.limits);
+        let mut shared_decoded = None;
+        match decoded {
             Ok(mut d) => {
                 for e in &d.message.causal_history {
                     if let Some(x) = self.parse_id(&e.message_id) {
@@ -806,16 +812,17 @@ impl Simulation {
                 if lean {
                     if let Some(bloom) = d.message.bloom_filter.take() {
                         if let Ok(b) = sds::wire::encode(&d.message, d.dialect) {
-                            stored = Bytes::from(b);
+                            stored = Some(Packet::new(Bytes::from(b), &self.limits));
                         }
                         d.message.bloom_filter = Some(bloom);
                     }
                 }
-                let f = self.field_bytes(d.message, d.dialect);
+                let f = self.field_bytes(&mut d.message, d.dialect);
                 self.fields.content += f.content;
                 self.fields.bloom += f.bloom;
                 self.fields.history += f.history;
                 self.fields.repair += f.repair;
+                shared_decoded = Some(d);
             }
             Err(e) => {
                 let name = self.names[p].clone();
@@ -825,6 +832,10 @@ impl Simulation {
                 ));
             }
         }
+        let pkt = Arc::new(Packet {
+            bytes: tx.bytes,
+            decoded: shared_decoded,
+        });
         if tx.reason == TransmitReason::New && m.is_none() {
             let name = self.names[p].clone();
             self.anomaly(format!(
@@ -839,7 +850,7 @@ impl Simulation {
             if let Some(m) = m {
                 let at = self.now + self.store_latency;
                 if let Entry::Vacant(v) = self.store.entry(m) {
-                    v.insert((stored, at));
+                    v.insert((stored.unwrap_or_else(|| pkt.clone()), at));
                     if let Some(keep) = self.store_retention {
                         self.store_order.push_back((at, m));
                         self.expire_store(keep);
@@ -860,7 +871,7 @@ impl Simulation {
                         self.now + l,
                         Ev::Arrival {
                             to: r as u32,
-                            bytes: tx.bytes.clone(),
+                            pkt: pkt.clone(),
                             first_of,
                         },
                     );
@@ -870,7 +881,7 @@ impl Simulation {
                             self.now + l2,
                             Ev::Arrival {
                                 to: r as u32,
-                                bytes: tx.bytes.clone(),
+                                pkt: pkt.clone(),
                                 first_of,
                             },
                         );
@@ -1132,17 +1143,13 @@ impl Simulation {
                 break;
             };
             let (p, lev) = match ev {
-                Ev::Arrival {
-                    to,
-                    bytes,
-                    first_of,
-                } => (to, LocalEv::Arrival { bytes, first_of }),
+                Ev::Arrival { to, pkt, first_of } => (to, LocalEv::Arrival { pkt, first_of }),
                 Ev::Timer { p, at } => (p, LocalEv::Timer { at }),
                 Ev::StoreReply {
                     p,
                     m,
-                    bytes: Some(bytes),
-                } => (p, LocalEv::Reply { m, bytes }),
+                    pkt: Some(pkt),
+                } => (p, LocalEv::Reply { m, pkt }),
                 ev => {
                     self.window.push(Item { time, seq, ev });
                     continue;
@@ -1185,7 +1192,7 @@ impl Simulation {
                     }
                 }
                 Ev::StoreQuery { p, m } => self.store_query(p, m),
-                Ev::StoreReply { p, m, bytes: None } => {
+                Ev::StoreReply { p, m, pkt: None } => {
                     self.pending_queries.remove(&pair_key(p, m));
                     self.store_stats.misses += 1;
                 }
@@ -1217,15 +1224,15 @@ impl Simulation {
         } else {
             self.store_stats.queries += 1;
             let arrives = self.now + self.store_latency;
-            let bytes = self
+            let pkt = self
                 .store
                 .get(&m)
                 .filter(|(_, at)| *at <= arrives)
                 .map(|(b, _)| b.clone());
-            if bytes.is_none() && self.msgs[m as usize].store_dropped {
+            if pkt.is_none() && self.msgs[m as usize].store_dropped {
                 self.store_stats.expired_queries += 1;
             }
-            self.push(arrives + self.store_latency, Ev::StoreReply { p, m, bytes });
+            self.push(arrives + self.store_latency, Ev::StoreReply { p, m, pkt });
         }
     }
 
