@@ -733,26 +733,25 @@ impl Simulation {
     /// (`msg` is lent out field by field and left as it was.)
     fn field_bytes(&self, msg: &mut sds::wire::Message, dialect: sds::Dialect) -> FieldBytes {
         use sds::wire::{encoded_len, Message};
-        let mut one = Message::default();
-        let base = encoded_len(&one, dialect);
-        let len = |m: &Message| encoded_len(m, dialect).saturating_sub(base) as u64;
-        std::mem::swap(&mut one.content, &mut msg.content);
-        let content = len(&one);
-        std::mem::swap(&mut one.content, &mut msg.content);
-        std::mem::swap(&mut one.bloom_filter, &mut msg.bloom_filter);
-        let bloom = len(&one);
-        std::mem::swap(&mut one.bloom_filter, &mut msg.bloom_filter);
-        std::mem::swap(&mut one.causal_history, &mut msg.causal_history);
-        let history = len(&one);
-        std::mem::swap(&mut one.causal_history, &mut msg.causal_history);
-        std::mem::swap(&mut one.repair_request, &mut msg.repair_request);
-        let repair = len(&one);
-        std::mem::swap(&mut one.repair_request, &mut msg.repair_request);
+        let base = encoded_len(&Message::default(), dialect);
+        // The encoded length of one field: moved into an empty message and back.
+        fn one<T>(
+            msg: &mut Message,
+            d: sds::Dialect,
+            base: usize,
+            f: fn(&mut Message) -> &mut T,
+        ) -> u64 {
+            let mut m = Message::default();
+            std::mem::swap(f(&mut m), f(msg));
+            let n = encoded_len(&m, d).saturating_sub(base) as u64;
+            std::mem::swap(f(&mut m), f(msg));
+            n
+        }
         FieldBytes {
-            content,
-            bloom,
-            history,
-            repair,
+            content: one(msg, dialect, base, |m| &mut m.content),
+            bloom: one(msg, dialect, base, |m| &mut m.bloom_filter),
+            history: one(msg, dialect, base, |m| &mut m.causal_history),
+            repair: one(msg, dialect, base, |m| &mut m.repair_request),
         }
     }
 
