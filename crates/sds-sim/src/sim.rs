@@ -781,9 +781,8 @@ impl Simulation {
         let mut stored = None;
         // Decode once per transmission, for byte accounting and causal
         // history, and for the receivers (see `Packet`).
-        let decoded = sds::wire::decode(tx.bytes.clone(), &self.limits);
         let mut shared_decoded = None;
-        match decoded {
+        match sds::wire::decode(tx.bytes.clone(), &self.limits) {
             Ok(mut d) => {
                 for e in &d.message.causal_history {
                     if let Some(x) = self.parse_id(&e.message_id) {
