@@ -1,6 +1,6 @@
-//! Hot paths of the protocol core: one send, and one in-order receive, in a
-//! channel that already holds 1 000 messages (steady state: full causal
-//! history, a populated bloom filter).
+//! Hot paths of the protocol core: one send, and one in-order receive (from
+//! bytes, or already decoded), in a channel that already holds 1 000
+//! messages (steady state: full causal history, a populated bloom filter).
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
@@ -50,6 +50,27 @@ fn bench(c: &mut Criterion) {
             |mut rx| {
                 for m in &msgs[..200] {
                     rx.receive(m.clone(), None, T0 + 3_000).expect("receive");
+                    while rx.poll_event().is_some() {}
+                }
+                rx
+            },
+            BatchSize::LargeInput,
+        )
+    });
+
+    // The same, decoded once beforehand (as the simulator does for a
+    // broadcast's many receivers): the difference is the decoding.
+    let decoded: Vec<sds::wire::Decoded> = msgs[..200]
+        .iter()
+        .map(|m| sds::wire::decode(m.clone(), &Config::default().limits).expect("decode"))
+        .collect();
+    c.bench_function("participant/receive_decoded in order (steady state)", |b| {
+        b.iter_batched(
+            || Participant::new("b", Config::default()).expect("config"),
+            |mut rx| {
+                for d in &decoded {
+                    rx.receive_decoded(&d.message.borrowed(), d.dialect, None, T0 + 3_000)
+                        .expect("receive");
                     while rx.poll_event().is_some() {}
                 }
                 rx
