@@ -4,7 +4,7 @@ mod common;
 use bytes::Bytes;
 use common::*;
 use sds::wire::{decode, decode_ref, Limits};
-use sds::{Config, Event, Participant, ReceiveError, Transmit};
+use sds::{Config, Event, Participant, ReceiveError, Received, Transmit};
 
 fn events(p: &mut Participant) -> Vec<Event> {
     std::iter::from_fn(|| p.poll_event()).collect()
@@ -53,12 +53,14 @@ fn decoded_and_encoded_receipt_give_the_same_outputs() {
     let mut by_bytes = Participant::new("b", cfg.clone()).unwrap();
     let mut by_decoded = Participant::new("b", cfg.clone()).unwrap();
     let mut delivered = 0;
+    let mut seen: Vec<Received> = Vec::new();
     for (step, &i) in order.iter().enumerate() {
         let now = T0 + 100 + step as u64;
         let r1 = by_bytes.receive(txs[i].bytes.clone(), None, now);
         let d = decode(txs[i].bytes.clone(), &by_decoded.config().limits).unwrap();
         let r2 = by_decoded.receive_decoded(&d.message.borrowed(), d.dialect, None, now);
         assert_eq!(r1, r2, "step {step}");
+        seen.push(r1.unwrap());
         let (o1, o2) = (outputs(&mut by_bytes), outputs(&mut by_decoded));
         delivered +=
             o1.0.iter()
@@ -67,11 +69,22 @@ fn decoded_and_encoded_receipt_give_the_same_outputs() {
         assert_eq!(o1, o2, "step {step}");
     }
     assert_eq!(delivered, 12);
+    // Every path of a receive was taken.
+    let took = |f: fn(&Received) -> bool| seen.iter().any(f);
+    assert!(took(|r| matches!(r, Received::Buffered { .. })), "{seen:?}");
+    assert!(took(|r| matches!(r, Received::Delivered)), "{seen:?}");
+    assert!(took(|r| matches!(r, Received::Duplicate)), "{seen:?}");
+    assert!(took(|r| matches!(r, Received::Sync)), "{seen:?}");
+    assert!(took(|r| matches!(r, Received::Ephemeral)), "{seen:?}");
     // Own messages are ignored on both paths.
     let own = decode(txs[0].bytes.clone(), &Limits::default()).unwrap();
     assert_eq!(
         a.receive_decoded(&own.message.borrowed(), own.dialect, None, T0 + 200),
-        a.receive(txs[0].bytes.clone(), None, T0 + 200)
+        Ok(Received::OwnMessage)
+    );
+    assert_eq!(
+        a.receive(txs[0].bytes.clone(), None, T0 + 200),
+        Ok(Received::OwnMessage)
     );
 }
 
