@@ -810,6 +810,9 @@ impl Simulation {
                 if lean {
                     if let Some(bloom) = d.message.bloom_filter.take() {
                         if let Ok(b) = sds::wire::encode(&d.message, d.dialect) {
+                            // Decoded from its own bytes: a decode of the
+                            // broadcast would keep those (and their bloom
+                            // filter) alive through its content slice.
                             stored = Some(Packet::new(Bytes::from(b), &self.limits));
                         }
                         d.message.bloom_filter = Some(bloom);

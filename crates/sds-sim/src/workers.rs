@@ -2,20 +2,19 @@
 //!
 //! Each thread owns a fixed, contiguous range of participants: the calling
 //! thread the first, each helper thread one of the others. A participant is
-//! therefore always run by the same thread, so that its state can stay in
-//! that core's caches and its own state is allocated and freed by one
-//! thread (the records it produces are still freed by the thread that
-//! replays the window). (With rayon's work-stealing pool, which this replaces,
-//! a participant moved between the cores from one window to the next, and
-//! the summed time of the participants' work on a 150-second cut of
-//! `scenarios/perf.toml` was 21.6 to 29.1 s on two threads against 18.4 s
-//! on one.)
+//! therefore always run by the same thread; the aim is that its state stays
+//! in that core's caches and is allocated and freed by one thread (the
+//! records it produces are still freed by the thread that replays the
+//! window). That aim is not measured: this replaced rayon's work-stealing
+//! pool, and a full run of `scenarios/perf.toml` took the same time with
+//! either (88.4 s, one instrumented run each, session 9).
 //!
 //! Windows are short (in `scenarios/perf.toml`, 69 000 windows of 87
 //! events on average), so a thread waiting for the next window, or the
 //! calling thread waiting for a helper's result, spins for a while before
-//! it blocks: a blocked thread costs a wake-up through the kernel. The participants of a range travel to their helper and back by
-//! value (boxed, so a range is a vector of pointers).
+//! it blocks: a blocked thread costs a wake-up through the kernel. The
+//! participants of a range travel to their helper and back by value
+//! (boxed, so a range is a vector of pointers).
 //!
 //! Which thread runs which participant does not change what happens: a
 //! participant's events of a window depend only on its own state (see
@@ -60,7 +59,6 @@ pub(crate) fn run_range(
 /// the other side is gone.
 fn wait<T>(rx: &Receiver<T>) -> Option<T> {
     let start = Instant::now();
-
     let mut spins = 0u32;
     loop {
         match rx.try_recv() {
