@@ -116,6 +116,14 @@ impl From<String> for Id {
     }
 }
 
+impl From<&Id> for Id {
+    /// Another handle to the same text (for map entries made by reference).
+    #[inline]
+    fn from(id: &Id) -> Id {
+        id.clone()
+    }
+}
+
 impl From<&String> for Id {
     fn from(text: &String) -> Id {
         Id::from(text.as_str())

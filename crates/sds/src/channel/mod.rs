@@ -380,27 +380,19 @@ impl Channel {
         self.last_sender.as_ref().expect("set above")
     }
 
-    /// The in-memory form of a received history entry, sharing ids with the
-    /// channel's state where it already holds them (`known`, from
-    /// [`Self::dep_lookup`]).
+    /// The in-memory form of a received history entry whose id is `id` (the
+    /// channel's shared copy when it holds one, from [`Self::dep_lookup`]).
     #[inline(always)]
-    fn shared_dep(
-        &mut self,
-        key: &Key<'_>,
-        e: &wire::HistoryEntryRef<'_>,
-        known: Option<Id>,
-    ) -> (Id, Dep) {
-        let id = known.unwrap_or_else(|| Id::with_key(key));
-        let dep = Dep {
-            id: id.text().clone(),
+    fn entry_dep(&mut self, e: &wire::HistoryEntryRef<'_>, id: arcstr::ArcStr) -> Dep {
+        Dep {
+            id,
             // Copied: a slice would keep the whole wire buffer alive.
             hint: e
                 .retrieval_hint
                 .as_ref()
                 .map(|h| Box::new(Bytes::copy_from_slice(h))),
             sender: e.sender_id.map(|s| self.shared_sender(s).text().clone()),
-        };
-        (id, dep)
+        }
     }
 
     /// The wire bytes of a stored message of this channel, in its sending dialect.
@@ -640,8 +632,9 @@ impl Channel {
             for (e, k) in msg.causal_history.iter().zip(&keys) {
                 let (state, known) = self.dep_lookup(k);
                 if matches!(state, DepState::Missing) {
-                    let known = known.cloned();
-                    missing_deps.push(self.shared_dep(k, e, known));
+                    let id = known.cloned().unwrap_or_else(|| Id::with_key(k));
+                    let dep = self.entry_dep(e, id.text().clone());
+                    missing_deps.push((id, dep));
                     missing.push(e.to_entry());
                 }
             }
@@ -689,29 +682,36 @@ impl Channel {
         let n_deps = msg.causal_history.len();
         let mut deps: Vec<Dep> = Vec::with_capacity(n_deps);
         for (i, (e, k)) in msg.causal_history.iter().zip(&keys).enumerate() {
-            let (state, known) = self.dep_lookup(k);
-            let known = known.cloned();
-            let (dep_id, dep) = self.shared_dep(k, e, known);
             // A self-reference or a repeated entry is kept (it is part of the
             // message) but not waited for twice. The keys compare hashes
             // first, and their texts are in the message buffer at hand.
             let repeated = k.equivalent(&id) || keys[..i].iter().any(|p| p.same(k));
-            if !repeated {
-                match state {
-                    DepState::Present => {}
-                    DepState::Waiting => unmet.push(dep_id.clone()),
-                    DepState::Missing => {
-                        unmet.push(dep_id.clone());
-                        if missing.is_empty() {
-                            // At most one per remaining entry: one
-                            // allocation each, not one per doubling.
-                            missing.reserve_exact(n_deps - i);
-                            missing_deps.reserve_exact(n_deps - i);
-                        }
-                        missing_deps.push((dep_id.clone(), dep.clone()));
-                        missing.push(e.to_entry());
-                    }
+            let (state, known) = self.dep_lookup(k);
+            let waits = !repeated && !matches!(state, DepState::Present);
+            // One reference taken on the shared id for the stored entry, and
+            // one more only for what waits (an atomic operation each, on a
+            // line that is usually not in the cache: a present dependency
+            // used to cost three).
+            let (text, dep_id) = match known {
+                Some(k) => (k.text().clone(), waits.then(|| k.clone())),
+                None => {
+                    let new = Id::with_key(k);
+                    (new.text().clone(), waits.then_some(new))
                 }
+            };
+            let dep = self.entry_dep(e, text);
+            if let Some(dep_id) = dep_id {
+                if matches!(state, DepState::Missing) {
+                    if missing.is_empty() {
+                        // At most one per remaining entry: one allocation
+                        // each, not one per doubling.
+                        missing.reserve_exact(n_deps - i);
+                        missing_deps.reserve_exact(n_deps - i);
+                    }
+                    missing_deps.push((dep_id.clone(), dep.clone()));
+                    missing.push(e.to_entry());
+                }
+                unmet.push(dep_id);
             }
             deps.push(dep);
         }

@@ -588,7 +588,9 @@ impl Incoming {
             if unmet[..i].contains(dep) {
                 continue;
             }
-            self.nodes.entry(dep.clone()).or_default().waiters.push(w);
+            // By reference: the id is cloned only for a new node (a clone
+            // dropped again is two atomic operations on a cold line).
+            self.nodes.entry_ref(dep).or_default().waiters.push(w);
             count += 1;
         }
         self.timeouts.insert((timeout_at, id.clone()));
