@@ -35,9 +35,22 @@ pub(crate) struct Packet {
 impl Packet {
     /// Decodes `bytes` with `limits`.
     pub fn new(bytes: Bytes, limits: &sds::wire::Limits) -> Arc<Packet> {
-        let decoded = sds::wire::decode(bytes.clone(), limits).ok();
+        let decoded = sds::wire::decode(bytes.clone(), limits)
+            .ok()
+            .map(own_content);
         Arc::new(Packet { bytes, decoded })
     }
+}
+
+/// Gives a decoded message's content a buffer of its own. Every receiver
+/// keeps a reference to it (see [`Participant::receive_decoded`]): one copy
+/// per broadcast instead of one per receiver, where a slice of the wire
+/// bytes would keep the whole packet, bloom filter included, alive.
+pub(crate) fn own_content(mut d: sds::wire::Decoded) -> sds::wire::Decoded {
+    if let Some(c) = d.message.content.as_mut() {
+        *c = Bytes::copy_from_slice(c);
+    }
+    d
 }
 
 /// An event of one participant, run by [`Peer::run`] or [`Peer::step`].

@@ -782,7 +782,7 @@ impl Simulation {
         // Decode once per transmission, for byte accounting and causal
         // history, and for the receivers (see `Packet`).
         let mut shared_decoded = None;
-        match sds::wire::decode(tx.bytes.clone(), &self.limits) {
+        match sds::wire::decode(tx.bytes.clone(), &self.limits).map(crate::peer::own_content) {
             Ok(mut d) => {
                 for e in &d.message.causal_history {
                     if let Some(x) = self.parse_id(&e.message_id) {

@@ -469,7 +469,15 @@ impl Participant {
     ) -> Result<Received, ReceiveError> {
         let bytes: Bytes = bytes.into();
         let decoded = wire::decode_ref(&bytes, &self.config.limits)?;
-        self.receive_decoded(&decoded.message, decoded.dialect, retrieval_hint, now)
+        // The content is a slice of `bytes`: what is kept is a copy of it,
+        // so that the whole message (with its bloom filter) is not.
+        self.receive_message(
+            &decoded.message,
+            decoded.dialect,
+            retrieval_hint,
+            now,
+            false,
+        )
     }
 
     /// Like [`receive`](Self::receive), for a message the caller has
@@ -481,12 +489,34 @@ impl Participant {
     /// [`wire::decode_ref`] does with `&participant.config().limits`); those
     /// limits are what bounds a hostile message, and they are not checked
     /// again here.
+    ///
+    /// The content is kept as given: the message's log entry holds a new
+    /// reference to `msg.content`, not a copy (`receive` copies). Several
+    /// participants given the same `Bytes` therefore share one copy of it.
+    /// But if it is a slice of a larger buffer, as [`wire::decode_ref`] and
+    /// [`wire::decode`] return it (a slice of the whole wire message, bloom
+    /// filter included), that buffer stays in memory for as long as the
+    /// message is kept: give the content a buffer of its own first
+    /// (`Bytes::copy_from_slice`), once per broadcast.
     pub fn receive_decoded(
         &mut self,
         msg: &wire::MessageRef<'_>,
         dialect: Dialect,
         retrieval_hint: Option<Bytes>,
         now: u64,
+    ) -> Result<Received, ReceiveError> {
+        self.receive_message(msg, dialect, retrieval_hint, now, true)
+    }
+
+    /// [`receive_decoded`](Self::receive_decoded), keeping a reference to
+    /// the content (`share_content`) or a copy of it.
+    fn receive_message(
+        &mut self,
+        msg: &wire::MessageRef<'_>,
+        dialect: Dialect,
+        retrieval_hint: Option<Bytes>,
+        now: u64,
+        share_content: bool,
     ) -> Result<Received, ReceiveError> {
         if msg.sender_id == &*self.id {
             return Ok(Received::OwnMessage);
@@ -520,7 +550,7 @@ impl Participant {
             self.persist();
             return Ok(Received::Ephemeral);
         }
-        let received = ch.receive(&mut ctx, msg, dialect, retrieval_hint, now);
+        let received = ch.receive(&mut ctx, msg, dialect, retrieval_hint, now, share_content);
         self.persist();
         Ok(received)
     }

@@ -105,3 +105,68 @@ fn decoded_receipt_reports_the_same_errors() {
     assert!(matches!(by_bytes, ReceiveError::MissingMessageId));
     assert!(matches!(by_decoded, ReceiveError::MissingMessageId));
 }
+
+/// Where the delivered content of `id` lives (the event's bytes).
+fn delivered_content(events: &[Event], id: &str) -> Bytes {
+    events
+        .iter()
+        .find_map(|e| match e {
+            Event::Delivered {
+                message_id,
+                content,
+                ..
+            } if message_id == id => Some(content.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{id} not delivered: {events:?}"))
+}
+
+fn inside(part: &Bytes, whole: &Bytes) -> bool {
+    let (p, w) = (part.as_ptr() as usize, whole.as_ptr() as usize);
+    p >= w && p + part.len() <= w + whole.len()
+}
+
+/// `receive` keeps a copy of the content (never a slice of the wire bytes,
+/// which would keep the bloom filter alive); `receive_decoded` keeps the
+/// `Bytes` it is given, delivered at once or after buffering, so that
+/// participants given the same one share it.
+#[test]
+fn receive_copies_the_content_and_receive_decoded_shares_it() {
+    let mut a = Participant::new("a", Config::default()).unwrap();
+    a.send("c", "m0", &b"first"[..], T0).unwrap();
+    a.send("c", "m1", &b"second"[..], T0 + 1).unwrap();
+    let txs = transmits(&mut a);
+    assert_eq!(txs.len(), 2);
+
+    let mut b = Participant::new("b", Config::default()).unwrap();
+    for t in txs.iter().rev() {
+        b.receive(t.bytes.clone(), None, T0 + 10).unwrap();
+    }
+    let ev = events(&mut b);
+    for (t, id, text) in [(&txs[0], "m0", "first"), (&txs[1], "m1", "second")] {
+        let c = delivered_content(&ev, id);
+        assert_eq!(&c[..], text.as_bytes());
+        assert!(
+            !inside(&c, &t.bytes),
+            "{id}: content is a slice of the wire bytes"
+        );
+    }
+
+    let mut c = Participant::new("c", Config::default()).unwrap();
+    let mut given = Vec::new();
+    for t in txs.iter().rev() {
+        let mut d = decode(t.bytes.clone(), &c.config().limits).unwrap();
+        let own = Bytes::copy_from_slice(d.message.content.as_deref().unwrap());
+        d.message.content = Some(own.clone());
+        given.push(own);
+        c.receive_decoded(&d.message.borrowed(), d.dialect, None, T0 + 10)
+            .unwrap();
+    }
+    let ev = events(&mut c);
+    // m1 was given first (and buffered), m0 second.
+    for (own, id) in given.iter().zip(["m1", "m0"]) {
+        let got = delivered_content(&ev, id);
+        assert_eq!(got.as_ptr(), own.as_ptr(), "{id}: content was copied");
+        assert_eq!(got, *own);
+    }
+}

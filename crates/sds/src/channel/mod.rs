@@ -588,7 +588,8 @@ impl Channel {
 
     // -------------------------------------------------------------- receive
 
-    /// Processes a decoded non-ephemeral message from another participant.
+    /// Processes a decoded non-ephemeral message from another participant;
+    /// its content is kept by reference when `share_content`, else copied.
     pub fn receive(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -596,6 +597,7 @@ impl Channel {
         dialect: Dialect,
         hint: Option<Bytes>,
         now: u64,
+        share_content: bool,
     ) -> Received {
         let kind = msg.kind();
         self.stats.received += 1;
@@ -721,9 +723,12 @@ impl Channel {
             sender_id,
             lamport: msg.lamport_timestamp.unwrap_or(0),
             causal_history: deps.into_boxed_slice(),
-            // Copy the content out so that the whole wire buffer (with its
-            // bloom filter) is not kept alive.
-            content: Bytes::copy_from_slice(msg.content.as_deref().unwrap_or_default()),
+            // Shared as given, or copied out so that the whole wire buffer
+            // (with its bloom filter) is not kept alive.
+            content: match &msg.content {
+                Some(c) if share_content => c.clone(),
+                c => Bytes::copy_from_slice(c.as_deref().unwrap_or_default()),
+            },
         });
         if unmet.is_empty() {
             self.cascade(ctx, Some((stored, hint, Vec::new())), Vec::new(), now);
