@@ -93,11 +93,76 @@ pub(crate) enum Rearm {
     Push { t: u64, at: u64, spin: bool },
 }
 
+/// A core event reduced, on the participant's thread, to what the engine
+/// uses: ids parsed to message numbers there (by [`crate::sim::parse_msg`]),
+/// and the event itself (its strings, its reference to the shared content)
+/// dropped there, by the thread that made it, not in the serial replay.
+#[derive(Debug)]
+pub(crate) enum Obs {
+    /// `m`: the message, or its id if it is not one of the simulation's;
+    /// `chan`: the channel's number ([`crate::sim::parse_chan`]).
+    Delivered {
+        m: Result<u32, String>,
+        chan: Option<u16>,
+        lost: Vec<u32>,
+    },
+    Acknowledged(Result<u32, String>),
+    NotAcknowledged(Option<u32>),
+    /// The missing messages that are the simulation's.
+    Missing(Vec<u32>),
+    /// How many were declared lost, and those that are the simulation's.
+    Lost {
+        count: u64,
+        ms: Vec<u32>,
+    },
+    Ephemeral,
+}
+
+impl Obs {
+    /// `None` for an event the engine does not use.
+    fn of(ev: Event, id_len: usize) -> Option<Obs> {
+        let parse = |id: &str| crate::sim::parse_msg(id, id_len);
+        let known = |id: String| parse(&id).ok_or(id);
+        Some(match ev {
+            Event::Delivered {
+                message_id,
+                lost_dependencies,
+                channel,
+                ..
+            } => Obs::Delivered {
+                m: known(message_id),
+                chan: crate::sim::parse_chan(&channel),
+                lost: lost_dependencies
+                    .iter()
+                    .filter_map(|id| parse(id))
+                    .collect(),
+            },
+            Event::Acknowledged { message_id, .. } => Obs::Acknowledged(known(message_id)),
+            Event::NotAcknowledged { message_id, .. } => Obs::NotAcknowledged(parse(&message_id)),
+            Event::MissingDependencies { missing, .. } => Obs::Missing(
+                missing
+                    .iter()
+                    .filter_map(|e| parse(&e.message_id))
+                    .collect(),
+            ),
+            Event::IrretrievablyLost { missing, .. } => Obs::Lost {
+                count: missing.len() as u64,
+                ms: missing
+                    .iter()
+                    .filter_map(|e| parse(&e.message_id))
+                    .collect(),
+            },
+            Event::Ephemeral { .. } => Obs::Ephemeral,
+            _ => return None,
+        })
+    }
+}
+
 /// What one operation on a participant produced.
 #[derive(Debug)]
 pub(crate) struct Out {
     pub transmits: Vec<Transmit>,
-    pub events: Vec<Event>,
+    pub events: Vec<Obs>,
     pub rearm: Rearm,
 }
 
@@ -151,16 +216,19 @@ pub(crate) struct Peer {
     heap: BinaryHeap<LocalItem>,
     records: VecDeque<Record>,
     new_seq: u64,
+    /// Length of the simulation's message ids (see [`Obs`]).
+    id_len: usize,
 }
 
 impl Peer {
-    pub fn new() -> Peer {
+    pub fn new(id_len: usize) -> Peer {
         Peer {
             armed: None,
             fired: (u64::MAX, 0),
             heap: BinaryHeap::new(),
             records: VecDeque::new(),
             new_seq: NEW_SEQ_BASE,
+            id_len,
         }
     }
 
@@ -300,7 +368,7 @@ impl Peer {
         }
         let mut events = Vec::new();
         while let Some(ev) = part.poll_event() {
-            events.push(ev);
+            events.extend(Obs::of(ev, self.id_len));
         }
         let rearm = self.rearm(part, online, epoch, now);
         Out {

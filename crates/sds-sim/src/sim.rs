@@ -5,7 +5,7 @@ use crate::calendar::Calendar;
 use crate::checker::{Checker, Violation, ViolationKind};
 use crate::fasthash::FastMap;
 use crate::network::{LinkOutcome, Network};
-use crate::peer::{Done, LocalEv, Out, Packet, Peer, Rearm, Record, Timed};
+use crate::peer::{Done, LocalEv, Obs, Out, Packet, Peer, Rearm, Record, Timed};
 use crate::report::{
     quantile_with_infinite, Acks, Bucket, Consistency, Delivery, Detection, Furps, Invariants,
     NetStats, Percentiles, ReasonBytes, Report, Sample, Settings, StoreStats, WireBytes,
@@ -14,7 +14,7 @@ use crate::rng::{mix64, SimRng};
 use crate::scenario::{ms, parse_ranges, Arrival, LossModel, Membership, Scenario, ScenarioError};
 use crate::workers::Workers;
 use bytes::Bytes;
-use sds::{Event, Participant, Transmit, TransmitReason};
+use sds::{Participant, Transmit, TransmitReason};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BinaryHeap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -234,6 +234,38 @@ pub fn message_id(m: u32, len: usize, seed: u64) -> String {
 /// The value of up to 16 lowercase or uppercase hex digits (the index prefix
 /// of a message id; `u64::from_str_radix` was a sixth of the sequential
 /// replay's instructions, called for every delivery and history entry).
+/// The number of a message from its id ([`message_id`] of it, `id_len`
+/// characters), if it is one (whether it was sent is for the engine to check).
+pub(crate) fn parse_msg(id: &str, id_len: usize) -> Option<u32> {
+    if id.len() != id_len {
+        return None;
+    }
+    // Indices are u32: the first eight of the 16 digits are zeros.
+    let digits = id.as_bytes().get(..16)?;
+    if digits[..8] != *b"00000000" {
+        return None;
+    }
+    parse_hex16(&digits[8..]).map(|v| v as u32)
+}
+
+/// The name of channel `c`.
+fn chan_name(c: usize) -> String {
+    format!("channel-{c}")
+}
+
+/// The number of a channel from its name ([`chan_name`] of it).
+pub(crate) fn parse_chan(name: &str) -> Option<u16> {
+    let digits = name.strip_prefix("channel-")?;
+    // One spelling per number: digits only, no leading zero.
+    let spelled = !digits.is_empty()
+        && !(digits.len() > 1 && digits.starts_with('0'))
+        && digits.bytes().all(|b| b.is_ascii_digit());
+    if !spelled {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 fn parse_hex16(digits: &[u8]) -> Option<u64> {
     let mut v = 0u64;
     for &c in digits {
@@ -270,7 +302,7 @@ impl Simulation {
 
         // Channels and membership.
         let cc = &sc.channels;
-        let chan_names: Vec<String> = (0..cc.count).map(|i| format!("channel-{i}")).collect();
+        let chan_names: Vec<String> = (0..cc.count).map(chan_name).collect();
         let mut member_chans: Vec<Vec<u16>> = vec![Vec::new(); n];
         match cc.membership {
             Membership::All => {
@@ -355,7 +387,7 @@ impl Simulation {
             names,
             online: vec![true; n],
             offline_depth: vec![0; n],
-            peers: (0..n).map(|_| Peer::new()).collect(),
+            peers: (0..n).map(|_| Peer::new(sc.message_id_len)).collect(),
             chan_names,
             chan_index,
             chan_members,
@@ -637,16 +669,13 @@ impl Simulation {
     // ---------------------------------------------------------- messages
 
     fn parse_id(&self, id: &str) -> Option<u32> {
-        if id.len() != self.sc.message_id_len {
-            return None;
-        }
-        // Indices are u32: the first eight of the 16 digits are zeros.
-        let digits = id.as_bytes().get(..16)?;
-        if digits[..8] != *b"00000000" {
-            return None;
-        }
-        let v = parse_hex16(&digits[8..])?;
-        (v < self.msgs.len() as u64).then_some(v as u32)
+        parse_msg(id, self.sc.message_id_len).filter(|&m| self.sent(m))
+    }
+
+    /// Whether message `m` was sent (an id parsed on a participant's thread
+    /// is checked here).
+    fn sent(&self, m: u32) -> bool {
+        (m as usize) < self.msgs.len()
     }
 
     fn slot(&self, p: usize, c: u16) -> Option<usize> {
@@ -905,36 +934,32 @@ impl Simulation {
         self.chan_members[c as usize] = members;
     }
 
-    fn on_event(&mut self, p: usize, ev: Event) {
+    fn on_event(&mut self, p: usize, ev: Obs) {
         match ev {
-            Event::Delivered {
-                message_id,
-                lost_dependencies,
-                channel,
-                ..
-            } => {
-                let Some(m) = self.parse_id(&message_id) else {
-                    self.checker.report(Violation {
-                        kind: ViolationKind::UnknownMessage,
-                        participant: p,
-                        message: None,
-                        at_ms: self.now,
-                        detail: format!(
-                            "{} delivered {message_id:?}, which nobody sent",
-                            self.names[p]
-                        ),
-                    });
-                    return;
+            Obs::Delivered { m, chan, lost } => {
+                let m = match m {
+                    Ok(m) if self.sent(m) => m,
+                    other => {
+                        let id = other.map_or_else(|id| id, |m| format!("#{m}"));
+                        self.checker.report(Violation {
+                            kind: ViolationKind::UnknownMessage,
+                            participant: p,
+                            message: None,
+                            at_ms: self.now,
+                            detail: format!(
+                                "{} delivered {id:?}, which nobody sent",
+                                self.names[p]
+                            ),
+                        });
+                        return;
+                    }
                 };
-                let lost: Vec<u32> = lost_dependencies
-                    .iter()
-                    .filter_map(|id| self.parse_id(id))
-                    .collect();
+                let lost: Vec<u32> = lost.into_iter().filter(|&x| self.sent(x)).collect();
                 let (c, sent_at) = (self.msgs[m as usize].channel, self.msgs[m as usize].sent_at);
-                if self.chan_names[c as usize] != channel {
+                if chan != Some(c) {
                     let name = self.names[p].clone();
                     self.anomaly(format!(
-                        "{name} delivered #{m} on channel {channel:?}, sent on another"
+                        "{name} delivered #{m} on channel {chan:?}, sent on channel {c}"
                     ));
                 }
                 let latency = self.now.saturating_sub(sent_at);
@@ -946,30 +971,31 @@ impl Simulation {
                 self.log_gained(p, c, m);
                 self.detected(p, m, false);
             }
-            Event::Acknowledged { message_id, .. } => match self.parse_id(&message_id) {
-                Some(m) if self.msgs[m as usize].sender as usize == p => {
+            Obs::Acknowledged(m) => match m {
+                Ok(m) if self.sent(m) && self.msgs[m as usize].sender as usize == p => {
                     let info = &mut self.msgs[m as usize];
                     if info.acked_at.is_none() {
                         info.acked_at = Some(self.now);
                     }
                 }
-                _ => {
+                other => {
+                    let id = other.map_or_else(|id| id, |m| format!("#{m}"));
                     let name = self.names[p].clone();
                     self.anomaly(format!(
-                        "{name}: Acknowledged for {message_id}, not one of its messages"
+                        "{name}: Acknowledged for {id}, not one of its messages"
                     ));
                 }
             },
-            Event::NotAcknowledged { message_id, .. } => {
-                if let Some(m) = self.parse_id(&message_id) {
+            Obs::NotAcknowledged(m) => {
+                if let Some(m) = m.filter(|&m| self.sent(m)) {
                     self.msgs[m as usize].not_acked = true;
                 }
             }
-            Event::MissingDependencies { missing, .. } => {
-                for e in missing {
-                    let Some(m) = self.parse_id(&e.message_id) else {
+            Obs::Missing(ms) => {
+                for m in ms {
+                    if !self.sent(m) {
                         continue;
-                    };
+                    }
                     self.detected(p, m, true);
                     if self.store_on
                         && !self.checker.has(p, m)
@@ -982,16 +1008,15 @@ impl Simulation {
                     }
                 }
             }
-            Event::IrretrievablyLost { missing, .. } => {
-                for e in missing {
-                    self.lost_declared += 1;
-                    if let Some(m) = self.parse_id(&e.message_id) {
+            Obs::Lost { count, ms } => {
+                self.lost_declared += count;
+                for m in ms {
+                    if self.sent(m) {
                         self.checker.on_lost(p, m);
                     }
                 }
             }
-            Event::Ephemeral { .. } => self.ephemeral_received += 1,
-            _ => {}
+            Obs::Ephemeral => self.ephemeral_received += 1,
         }
     }
 
@@ -1759,6 +1784,35 @@ pub fn run(scenario: &Scenario) -> Result<Report, SimError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Participants' threads parse ids and channel names back to numbers:
+    /// every name the engine makes parses to its number, nothing else does.
+    #[test]
+    fn names_parse_back_to_their_numbers() {
+        for c in [0usize, 1, 9, 10, 123, 65_535] {
+            assert_eq!(parse_chan(&chan_name(c)), Some(c as u16), "{c}");
+        }
+        for bad in [
+            "channel-",
+            "channel-01",
+            "channel-65536",
+            "channel-+1",
+            "channel-1 ",
+            "Channel-1",
+            "c-1",
+        ] {
+            assert_eq!(parse_chan(bad), None, "{bad}");
+        }
+        for len in [16, 32, 64] {
+            for m in [0u32, 1, 0xabc, u32::MAX] {
+                assert_eq!(parse_msg(&message_id(m, len, 7), len), Some(m), "{m} {len}");
+            }
+        }
+        let id = message_id(5, 64, 7);
+        assert_eq!(parse_msg(&id, 32), None, "wrong length");
+        assert_eq!(parse_msg(&format!("1{}", &id[1..]), 64), None, "beyond u32");
+        assert_eq!(parse_msg(&format!("{}x{}", &id[..15], &id[16..]), 64), None);
+    }
 
     #[test]
     fn hex_prefixes_parse_like_from_str_radix() {
