@@ -257,9 +257,8 @@ fn chan_name(c: usize) -> String {
 pub(crate) fn parse_chan(name: &str) -> Option<u16> {
     let digits = name.strip_prefix("channel-")?;
     // One spelling per number: digits only, no leading zero.
-    let spelled = !digits.is_empty()
-        && !(digits.len() > 1 && digits.starts_with('0'))
-        && digits.bytes().all(|b| b.is_ascii_digit());
+    let leading_zero = digits.len() > 1 && digits.starts_with('0');
+    let spelled = !digits.is_empty() && !leading_zero && digits.bytes().all(|b| b.is_ascii_digit());
     if !spelled {
         return None;
     }
