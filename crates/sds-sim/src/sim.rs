@@ -933,6 +933,17 @@ impl Simulation {
         self.chan_members[c as usize] = members;
     }
 
+    /// Reports an id that is not one of the simulation's messages.
+    fn unknown_message(&mut self, p: usize, detail: String) {
+        self.checker.report(Violation {
+            kind: ViolationKind::UnknownMessage,
+            participant: p,
+            message: None,
+            at_ms: self.now,
+            detail,
+        });
+    }
+
     fn on_event(&mut self, p: usize, ev: Obs) {
         match ev {
             Obs::Delivered { m, chan, lost } => {
@@ -940,16 +951,9 @@ impl Simulation {
                     Ok(m) if self.sent(m) => m,
                     other => {
                         let id = other.map_or_else(|id| id, |m| format!("#{m}"));
-                        self.checker.report(Violation {
-                            kind: ViolationKind::UnknownMessage,
-                            participant: p,
-                            message: None,
-                            at_ms: self.now,
-                            detail: format!(
-                                "{} delivered {id:?}, which nobody sent",
-                                self.names[p]
-                            ),
-                        });
+                        let detail =
+                            format!("{} delivered {id:?}, which nobody sent", self.names[p]);
+                        self.unknown_message(p, detail);
                         return;
                     }
                 };
@@ -1336,16 +1340,11 @@ impl Simulation {
                 let mut ids = Vec::with_capacity(log.len());
                 for (pos, id) in log.iter().enumerate() {
                     let Some(m) = self.parse_id(id) else {
-                        self.checker.report(Violation {
-                            kind: ViolationKind::UnknownMessage,
-                            participant: p,
-                            message: None,
-                            at_ms: self.now,
-                            detail: format!(
-                                "{} channel {}: log position {pos} holds {id:?}, which nobody sent",
-                                self.names[p], self.chan_names[c]
-                            ),
-                        });
+                        let detail = format!(
+                            "{} channel {}: log position {pos} holds {id:?}, which nobody sent",
+                            self.names[p], self.chan_names[c]
+                        );
+                        self.unknown_message(p, detail);
                         continue;
                     };
                     let key = (self.msgs[m as usize].lamport, m);
