@@ -933,6 +933,12 @@ impl Simulation {
         self.chan_members[c as usize] = members;
     }
 
+    /// The id of message number `m` (what a participant's event named, for
+    /// a report: the events reach the engine with their ids parsed).
+    fn id_of(&self, m: u32) -> String {
+        message_id(m, self.sc.message_id_len, self.sc.seed)
+    }
+
     /// Reports an id that is not one of the simulation's messages.
     fn unknown_message(&mut self, p: usize, detail: String) {
         self.checker.report(Violation {
@@ -950,7 +956,7 @@ impl Simulation {
                 let m = match m {
                     Ok(m) if self.sent(m) => m,
                     other => {
-                        let id = other.map_or_else(|id| id, |m| format!("#{m}"));
+                        let id = other.map_or_else(|id| id, |m| self.id_of(m));
                         let detail =
                             format!("{} delivered {id:?}, which nobody sent", self.names[p]);
                         self.unknown_message(p, detail);
@@ -982,7 +988,7 @@ impl Simulation {
                     }
                 }
                 other => {
-                    let id = other.map_or_else(|id| id, |m| format!("#{m}"));
+                    let id = other.map_or_else(|id| id, |m| self.id_of(m));
                     let name = self.names[p].clone();
                     self.anomaly(format!(
                         "{name}: Acknowledged for {id}, not one of its messages"
@@ -1072,7 +1078,7 @@ impl Simulation {
             self.expected_pairs += self.chan_members[c as usize].len() as u64 - 1;
             self.checker.on_own_send(p, m);
             self.log_gained(p, c, m);
-            let id = message_id(m, self.sc.message_id_len, self.sc.seed);
+            let id = self.id_of(m);
             if let Err(e) = self.parts[p].send(&chan, &id, make_content(size, u64::from(m), p), now)
             {
                 let name = self.names[p].clone();

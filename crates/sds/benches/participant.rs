@@ -59,7 +59,8 @@ fn bench(c: &mut Criterion) {
     });
 
     // The same, decoded once beforehand (as the simulator does for a
-    // broadcast's many receivers): the difference is the decoding.
+    // broadcast's many receivers): the difference is the decoding, and the
+    // copy of the content, which `receive_decoded` keeps as given.
     let decoded: Vec<sds::wire::Decoded> = msgs[..200]
         .iter()
         .map(|m| sds::wire::decode(m.clone(), &Config::default().limits).expect("decode"))
