@@ -29,7 +29,33 @@ pub(crate) struct Packet {
     pub bytes: Bytes,
     /// `None` if the bytes do not decode: each receiver then gets the bytes
     /// themselves, and the core's error.
-    pub decoded: Option<sds::wire::Decoded>,
+    pub decoded: Option<Decode>,
+}
+
+/// The borrowed view of a decoded message.
+type View<'a> = sds::wire::MessageRef<'a>;
+
+self_cell::self_cell!(
+    /// The engine's decode of a broadcast (its content in a buffer of its
+    /// own, see [`own_content`]) with the borrowed view of it that its
+    /// receivers hand to [`Participant::receive_decoded`]: made once per
+    /// broadcast, where each receiver used to build its own (a vector of
+    /// history entries, and a new reference to the shared content and bloom
+    /// filter taken and dropped again: atomic operations on lines the other
+    /// thread's receivers touch too).
+    pub(crate) struct Decode {
+        owner: sds::wire::Decoded,
+        #[covariant]
+        dependent: View,
+    }
+    impl {Debug}
+);
+
+impl Decode {
+    /// The view of `d` (whose content should have a buffer of its own).
+    pub fn of(d: sds::wire::Decoded) -> Decode {
+        Decode::new(d, |d| d.message.borrowed())
+    }
 }
 
 impl Packet {
@@ -37,7 +63,7 @@ impl Packet {
     pub fn new(bytes: Bytes, limits: &sds::wire::Limits) -> Arc<Packet> {
         let decoded = sds::wire::decode(bytes.clone(), limits)
             .ok()
-            .map(own_content);
+            .map(|d| Decode::of(own_content(d)));
         Arc::new(Packet { bytes, decoded })
     }
 }
@@ -352,7 +378,10 @@ impl Peer {
     ) -> (u64, Option<String>, Out) {
         let len = pkt.bytes.len() as u64;
         let result = match &pkt.decoded {
-            Some(d) => part.receive_decoded(&d.message.borrowed(), d.dialect, None, epoch + now),
+            Some(d) => {
+                let dialect = d.borrow_owner().dialect;
+                part.receive_decoded(d.borrow_dependent(), dialect, None, epoch + now)
+            }
             None => part.receive(pkt.bytes.clone(), None, epoch + now),
         };
         let error = result.err().map(|e| e.to_string());

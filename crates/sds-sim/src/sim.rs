@@ -851,7 +851,7 @@ impl Simulation {
                 self.fields.bloom += f.bloom;
                 self.fields.history += f.history;
                 self.fields.repair += f.repair;
-                shared_decoded = Some(d);
+                shared_decoded = Some(crate::peer::Decode::of(d));
             }
             Err(e) => {
                 let name = self.names[p].clone();
