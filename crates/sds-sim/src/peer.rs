@@ -21,7 +21,7 @@ use std::sync::Arc;
 /// Bytes on the simulated wire, decoded once by the engine (which decodes
 /// every transmission for its byte accounting) and shared by all their
 /// receivers: each hands the decoded message to
-/// [`Participant::receive_decoded`], which processes it exactly as
+/// [`Participant::receive_prepared`], which processes it exactly as
 /// `receive` would process the bytes (they were decoded with the
 /// participants' limits).
 #[derive(Debug)]
@@ -32,17 +32,18 @@ pub(crate) struct Packet {
     pub decoded: Option<Decode>,
 }
 
-/// The borrowed view of a decoded message.
-type View<'a> = sds::wire::MessageRef<'a>;
+/// The borrowed view of a decoded message, with the hashes of its ids.
+type View<'a> = sds::Prepared<'a>;
 
 self_cell::self_cell!(
     /// The engine's decode of a broadcast (its content in a buffer of its
     /// own, see [`own_content`]) with the borrowed view of it that its
-    /// receivers hand to [`Participant::receive_decoded`]: made once per
+    /// receivers hand to [`Participant::receive_prepared`]: made once per
     /// broadcast, where each receiver used to build its own (a vector of
     /// history entries, and a new reference to the shared content and bloom
     /// filter taken and dropped again: atomic operations on lines the other
-    /// thread's receivers touch too).
+    /// thread's receivers touch too), and with the hashes of its ids, which
+    /// each receiver used to compute again.
     pub(crate) struct Decode {
         owner: sds::wire::Decoded,
         #[covariant]
@@ -54,7 +55,7 @@ self_cell::self_cell!(
 impl Decode {
     /// The view of `d` (whose content should have a buffer of its own).
     pub fn of(d: sds::wire::Decoded) -> Decode {
-        Decode::new(d, |d| d.message.borrowed())
+        Decode::new(d, |d| sds::Prepared::new(d.message.borrowed(), d.dialect))
     }
 }
 
@@ -378,10 +379,7 @@ impl Peer {
     ) -> (u64, Option<String>, Out) {
         let len = pkt.bytes.len() as u64;
         let result = match &pkt.decoded {
-            Some(d) => {
-                let dialect = d.borrow_owner().dialect;
-                part.receive_decoded(d.borrow_dependent(), dialect, None, epoch + now)
-            }
+            Some(d) => part.receive_prepared(d.borrow_dependent(), None, epoch + now),
             None => part.receive(pkt.bytes.clone(), None, epoch + now),
         };
         let error = result.err().map(|e| e.to_string());

@@ -195,6 +195,13 @@ impl<'a> Key<'a> {
         }
     }
 
+    /// A key whose hash is already known ([`hash_text`] of `text`, computed
+    /// earlier in this process).
+    #[inline]
+    pub fn with_hash(text: &'a str, hash: u64) -> Key<'a> {
+        Key { hash, text }
+    }
+
     /// Whether both keys have the same text (hashes first).
     #[inline]
     pub fn same(&self, other: &Key<'_>) -> bool {

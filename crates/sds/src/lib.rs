@@ -30,8 +30,8 @@ pub use channel::{ChannelState, Received};
 pub use config::{ChannelConfig, Config, RepairConfig};
 pub use event::{Delivery, Event, Transmit, TransmitReason};
 pub use participant::{
-    ChannelError, ConfigError, OpenError, Participant, ReceiveError, RetrievalHintProvider,
-    SendError,
+    ChannelError, ConfigError, OpenError, Participant, Prepared, ReceiveError,
+    RetrievalHintProvider, SendError,
 };
 pub use stats::Stats;
 pub use wire::Dialect;

@@ -1,7 +1,7 @@
 //! The participant: one participant id, any number of channels.
 
 use crate::bloom::{BloomError, BloomParams};
-use crate::channel::{Channel, ChannelState, Ctx, Id, Outputs, Received};
+use crate::channel::{Channel, ChannelState, Ctx, Id, Outputs, Prehashed, Received};
 use crate::config::{ChannelConfig, Config};
 use crate::event::{Event, Transmit, TransmitReason};
 use crate::hash::nim_string_hash;
@@ -120,6 +120,45 @@ pub enum ChannelError {
         /// The limit.
         max: usize,
     },
+}
+
+/// A decoded message made ready for the participants of this process that
+/// receive it ([`Participant::receive_prepared`]): a process that hands one
+/// broadcast to many participants (a simulator, an application with several
+/// identities) decodes it once and hashes its ids once, where each
+/// participant would hash them again. The hashes are seeded once per
+/// process, so a `Prepared` is for this process only (it cannot be sent
+/// elsewhere: it is not serialisable); the message and its hashes are kept
+/// together, so they cannot disagree.
+#[derive(Clone, Debug)]
+pub struct Prepared<'a> {
+    message: wire::MessageRef<'a>,
+    dialect: Dialect,
+    hashes: Prehashed,
+}
+
+impl<'a> Prepared<'a> {
+    /// Prepares `message`, decoded in `dialect` (with the receivers'
+    /// [`Config::limits`]: see [`Participant::receive_decoded`], whose
+    /// contract, content kept as given included, applies).
+    pub fn new(message: wire::MessageRef<'a>, dialect: Dialect) -> Prepared<'a> {
+        let hashes = Prehashed::of(&message);
+        Prepared {
+            message,
+            dialect,
+            hashes,
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &wire::MessageRef<'a> {
+        &self.message
+    }
+
+    /// The dialect it was decoded in.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
 }
 
 /// One SDS participant: a sans-IO state machine for any number of channels.
@@ -477,6 +516,7 @@ impl Participant {
             retrieval_hint,
             now,
             false,
+            None,
         )
     }
 
@@ -505,11 +545,33 @@ impl Participant {
         retrieval_hint: Option<Bytes>,
         now: u64,
     ) -> Result<Received, ReceiveError> {
-        self.receive_message(msg, dialect, retrieval_hint, now, true)
+        self.receive_message(msg, dialect, retrieval_hint, now, true, None)
+    }
+
+    /// Like [`receive_decoded`](Self::receive_decoded) (same contract: the
+    /// message decoded with this participant's [`Config::limits`], the
+    /// content kept as given), for a message [`Prepared`] once for all the
+    /// participants of this process that receive it: the hashes of its ids,
+    /// which each participant would otherwise compute again, come with it.
+    pub fn receive_prepared(
+        &mut self,
+        prepared: &Prepared<'_>,
+        retrieval_hint: Option<Bytes>,
+        now: u64,
+    ) -> Result<Received, ReceiveError> {
+        self.receive_message(
+            &prepared.message,
+            prepared.dialect,
+            retrieval_hint,
+            now,
+            true,
+            Some(&prepared.hashes),
+        )
     }
 
     /// [`receive_decoded`](Self::receive_decoded), keeping a reference to
-    /// the content (`share_content`) or a copy of it.
+    /// the content (`share_content`) or a copy of it, with the hashes of the
+    /// message's ids if the caller has them (`pre`).
     fn receive_message(
         &mut self,
         msg: &wire::MessageRef<'_>,
@@ -517,6 +579,7 @@ impl Participant {
         retrieval_hint: Option<Bytes>,
         now: u64,
         share_content: bool,
+        pre: Option<&Prehashed>,
     ) -> Result<Received, ReceiveError> {
         if msg.sender_id == &*self.id {
             return Ok(Received::OwnMessage);
@@ -550,7 +613,15 @@ impl Participant {
             self.persist();
             return Ok(Received::Ephemeral);
         }
-        let received = ch.receive(&mut ctx, msg, dialect, retrieval_hint, now, share_content);
+        let received = ch.receive(
+            &mut ctx,
+            msg,
+            dialect,
+            retrieval_hint,
+            now,
+            share_content,
+            pre,
+        );
         self.persist();
         Ok(received)
     }

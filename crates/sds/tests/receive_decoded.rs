@@ -1,10 +1,11 @@
-//! `Participant::receive_decoded` processes a message decoded once by the
-//! caller exactly as `receive` processes its bytes.
+//! `Participant::receive_decoded` and `receive_prepared` process a message
+//! decoded (and prepared) once by the caller exactly as `receive` processes
+//! its bytes.
 mod common;
 use bytes::Bytes;
 use common::*;
 use sds::wire::{decode, decode_ref, Limits};
-use sds::{Config, Event, Participant, ReceiveError, Received, Transmit};
+use sds::{Config, Event, Participant, Prepared, ReceiveError, Received, Transmit};
 
 fn events(p: &mut Participant) -> Vec<Event> {
     std::iter::from_fn(|| p.poll_event()).collect()
@@ -52,6 +53,7 @@ fn decoded_and_encoded_receipt_give_the_same_outputs() {
 
     let mut by_bytes = Participant::new("b", cfg.clone()).unwrap();
     let mut by_decoded = Participant::new("b", cfg.clone()).unwrap();
+    let mut by_prepared = Participant::new("b", cfg.clone()).unwrap();
     let mut delivered = 0;
     let mut seen: Vec<Received> = Vec::new();
     for (step, &i) in order.iter().enumerate() {
@@ -59,9 +61,13 @@ fn decoded_and_encoded_receipt_give_the_same_outputs() {
         let r1 = by_bytes.receive(txs[i].bytes.clone(), None, now);
         let d = decode(txs[i].bytes.clone(), &by_decoded.config().limits).unwrap();
         let r2 = by_decoded.receive_decoded(&d.message.borrowed(), d.dialect, None, now);
+        let p = Prepared::new(d.message.borrowed(), d.dialect);
+        let r3 = by_prepared.receive_prepared(&p, None, now);
         assert_eq!(r1, r2, "step {step}");
+        assert_eq!(r1, r3, "step {step}");
         seen.push(r1.unwrap());
         let (o1, o2) = (outputs(&mut by_bytes), outputs(&mut by_decoded));
+        assert_eq!(o1, outputs(&mut by_prepared), "step {step}");
         delivered +=
             o1.0.iter()
                 .filter(|e| matches!(e, Event::Delivered { .. }))
@@ -86,6 +92,14 @@ fn decoded_and_encoded_receipt_give_the_same_outputs() {
         a.receive(txs[0].bytes.clone(), None, T0 + 200),
         Ok(Received::OwnMessage)
     );
+    assert_eq!(
+        a.receive_prepared(
+            &Prepared::new(own.message.borrowed(), own.dialect),
+            None,
+            T0 + 200
+        ),
+        Ok(Received::OwnMessage)
+    );
 }
 
 #[test]
@@ -102,8 +116,12 @@ fn decoded_receipt_reports_the_same_errors() {
     let by_decoded = b
         .receive_decoded(&d.message, d.dialect, None, T0)
         .unwrap_err();
+    let by_prepared = b
+        .receive_prepared(&Prepared::new(d.message.clone(), d.dialect), None, T0)
+        .unwrap_err();
     assert!(matches!(by_bytes, ReceiveError::MissingMessageId));
     assert!(matches!(by_decoded, ReceiveError::MissingMessageId));
+    assert!(matches!(by_prepared, ReceiveError::MissingMessageId));
 }
 
 /// Where the delivered content of `id` lives (the event's bytes).

@@ -28,6 +28,30 @@ use std::sync::Arc;
 pub(crate) use crate::id::Id;
 use crate::id::{IdMap, IdSet, Key};
 
+/// The hashes of a received message's ids ([`crate::id::hash_text`]),
+/// computed once by the caller for several participants (see
+/// [`crate::Prepared`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Prehashed {
+    /// Of the message id.
+    pub id: u64,
+    /// Of each causal-history id, in order.
+    pub history: Box<[u64]>,
+}
+
+impl Prehashed {
+    pub fn of(msg: &wire::MessageRef<'_>) -> Prehashed {
+        Prehashed {
+            id: crate::id::hash_text(msg.message_id),
+            history: msg
+                .causal_history
+                .iter()
+                .map(|e| crate::id::hash_text(e.message_id))
+                .collect(),
+        }
+    }
+}
+
 /// An owned copy of an id: `to_string` on an [`Id`] goes through the
 /// formatting machinery (`Display`), a plain copy does not.
 #[inline]
@@ -589,7 +613,9 @@ impl Channel {
     // -------------------------------------------------------------- receive
 
     /// Processes a decoded non-ephemeral message from another participant;
-    /// its content is kept by reference when `share_content`, else copied.
+    /// its content is kept by reference when `share_content`, else copied;
+    /// `pre`: the hashes of its ids, if the caller has them.
+    #[allow(clippy::too_many_arguments)]
     pub fn receive(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -598,13 +624,17 @@ impl Channel {
         hint: Option<Bytes>,
         now: u64,
         share_content: bool,
+        pre: Option<&Prehashed>,
     ) -> Received {
         let kind = msg.kind();
         self.stats.received += 1;
         // Shared with the reverse index (and so with the repair entry) when
         // buffered messages wait for it: later lookups by this id then
         // compare pointers, not 64-byte strings.
-        let key = Key::new(msg.message_id);
+        let key = match pre {
+            Some(p) => Key::with_hash(msg.message_id, p.id),
+            None => Key::new(msg.message_id),
+        };
         // One probe of the incoming buffer, for the shared id and for the
         // duplicate check below (nothing in between changes the buffer).
         let (id, buffered): (Id, bool) = match self.incoming.lookup(&key) {
@@ -618,11 +648,19 @@ impl Channel {
         }
         let view = self.decode_bloom(ctx, msg, dialect);
         // Each history id hashed once, for every table it is looked up in.
-        let keys: SmallVec<[Key<'_>; 16]> = msg
-            .causal_history
-            .iter()
-            .map(|e| Key::new(e.message_id))
-            .collect();
+        let keys: SmallVec<[Key<'_>; 16]> = match pre {
+            Some(p) => msg
+                .causal_history
+                .iter()
+                .zip(p.history.iter())
+                .map(|(e, &h)| Key::with_hash(e.message_id, h))
+                .collect(),
+            None => msg
+                .causal_history
+                .iter()
+                .map(|e| Key::new(e.message_id))
+                .collect(),
+        };
         self.review_acks(ctx, msg, &keys, view.as_ref(), dialect);
         self.process_repair_requests(ctx, msg, now);
         self.note_coverage(ctx, msg, &keys, view.as_ref(), dialect, now);
