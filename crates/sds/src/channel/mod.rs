@@ -37,16 +37,27 @@ pub(crate) struct Prehashed {
     pub id: u64,
     /// Of each causal-history id, in order.
     pub history: Box<[u64]>,
+    /// Of the message's sender id.
+    pub sender: u64,
+    /// Of each causal-history entry's sender id (0 where it has none).
+    pub senders: Box<[u64]>,
 }
 
 impl Prehashed {
     pub fn of(msg: &wire::MessageRef<'_>) -> Prehashed {
+        let hash = crate::id::hash_text;
         Prehashed {
-            id: crate::id::hash_text(msg.message_id),
+            id: hash(msg.message_id),
             history: msg
                 .causal_history
                 .iter()
-                .map(|e| crate::id::hash_text(e.message_id))
+                .map(|e| hash(e.message_id))
+                .collect(),
+            sender: hash(msg.sender_id),
+            senders: msg
+                .causal_history
+                .iter()
+                .map(|e| e.sender_id.map_or(0, hash))
                 .collect(),
         }
     }
@@ -377,18 +388,25 @@ impl Channel {
     }
 
     /// A shared copy of a sender id (ids repeat: a group has few senders).
-    fn sender_key(&mut self, sender: &str) -> Id {
-        self.shared_sender(sender).clone()
+    fn sender_key(&mut self, sender: &str, hash: Option<u64>) -> Id {
+        self.shared_sender(sender, hash).clone()
     }
 
     /// The channel's shared copy of a sender id, borrowed: the caller takes
     /// the one reference it keeps (each reference taken and dropped again is
     /// an atomic operation, and a history entry's sender used to cost five).
-    fn shared_sender(&mut self, sender: &str) -> &Id {
-        // Consecutive entries often name the same sender.
-        let last = self.last_sender.as_ref().is_some_and(|k| **k == *sender);
+    fn shared_sender(&mut self, sender: &str, hash: Option<u64>) -> &Id {
+        // Consecutive entries often name the same sender. With the hash at
+        // hand, another sender is told apart without reading texts.
+        let last = self.last_sender.as_ref().is_some_and(|k| match hash {
+            Some(h) => Key::with_hash(sender, h).equivalent(k),
+            None => **k == *sender,
+        });
         if !last {
-            let key = Key::new(sender);
+            let key = match hash {
+                Some(h) => Key::with_hash(sender, h),
+                None => Key::new(sender),
+            };
             let k = match self.senders.get(&key) {
                 Some(k) => k.clone(),
                 None => {
@@ -407,7 +425,12 @@ impl Channel {
     /// The in-memory form of a received history entry whose id is `id` (the
     /// channel's shared copy when it holds one, from [`Self::dep_lookup`]).
     #[inline(always)]
-    fn entry_dep(&mut self, e: &wire::HistoryEntryRef<'_>, id: arcstr::ArcStr) -> Dep {
+    fn entry_dep(
+        &mut self,
+        e: &wire::HistoryEntryRef<'_>,
+        id: arcstr::ArcStr,
+        sender_hash: Option<u64>,
+    ) -> Dep {
         Dep {
             id,
             // Copied: a slice would keep the whole wire buffer alive.
@@ -415,7 +438,9 @@ impl Channel {
                 .retrieval_hint
                 .as_ref()
                 .map(|h| Box::new(Bytes::copy_from_slice(h))),
-            sender: e.sender_id.map(|s| self.shared_sender(s).text().clone()),
+            sender: e
+                .sender_id
+                .map(|s| self.shared_sender(s, sender_hash).text().clone()),
         }
     }
 
@@ -669,11 +694,11 @@ impl Channel {
             self.stats.syncs_received += 1;
             let mut missing: Vec<HistoryEntry> = Vec::new();
             let mut missing_deps: Vec<(Id, Dep)> = Vec::new();
-            for (e, k) in msg.causal_history.iter().zip(&keys) {
+            for (i, (e, k)) in msg.causal_history.iter().zip(&keys).enumerate() {
                 let (state, known) = self.dep_lookup(k);
                 if matches!(state, DepState::Missing) {
                     let id = known.cloned().unwrap_or_else(|| Id::with_key(k));
-                    let dep = self.entry_dep(e, id.text().clone());
+                    let dep = self.entry_dep(e, id.text().clone(), pre.map(|p| p.senders[i]));
                     missing_deps.push((id, dep));
                     missing.push(e.to_entry());
                 }
@@ -739,7 +764,7 @@ impl Channel {
                     (new.text().clone(), waits.then_some(new))
                 }
             };
-            let dep = self.entry_dep(e, text);
+            let dep = self.entry_dep(e, text, pre.map(|p| p.senders[i]));
             if let Some(dep_id) = dep_id {
                 if matches!(state, DepState::Missing) {
                     if missing.is_empty() {
@@ -755,7 +780,7 @@ impl Channel {
             }
             deps.push(dep);
         }
-        let sender_id = self.sender_key(msg.sender_id);
+        let sender_id = self.sender_key(msg.sender_id, pre.map(|p| p.sender));
         let stored = Arc::new(StoredMessage {
             id: id.clone(),
             sender_id,
