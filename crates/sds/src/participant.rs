@@ -1,7 +1,7 @@
 //! The participant: one participant id, any number of channels.
 
 use crate::bloom::{BloomError, BloomParams};
-use crate::channel::{Channel, ChannelState, Ctx, Id, Outputs, Prehashed, Received};
+use crate::channel::{Channel, ChannelState, Ctx, Handover, Id, Outputs, Prehashed, Received};
 use crate::config::{ChannelConfig, Config};
 use crate::event::{Event, Transmit, TransmitReason};
 use crate::hash::nim_string_hash;
@@ -515,8 +515,10 @@ impl Participant {
             decoded.dialect,
             retrieval_hint,
             now,
-            false,
-            None,
+            Handover {
+                share_content: false,
+                hashes: None,
+            },
         )
     }
 
@@ -545,7 +547,11 @@ impl Participant {
         retrieval_hint: Option<Bytes>,
         now: u64,
     ) -> Result<Received, ReceiveError> {
-        self.receive_message(msg, dialect, retrieval_hint, now, true, None)
+        let how = Handover {
+            share_content: true,
+            hashes: None,
+        };
+        self.receive_message(msg, dialect, retrieval_hint, now, how)
     }
 
     /// Like [`receive_decoded`](Self::receive_decoded) (same contract: the
@@ -564,22 +570,22 @@ impl Participant {
             prepared.dialect,
             retrieval_hint,
             now,
-            true,
-            Some(&prepared.hashes),
+            Handover {
+                share_content: true,
+                hashes: Some(&prepared.hashes),
+            },
         )
     }
 
-    /// [`receive_decoded`](Self::receive_decoded), keeping a reference to
-    /// the content (`share_content`) or a copy of it, with the hashes of the
-    /// message's ids if the caller has them (`pre`).
+    /// [`receive_decoded`](Self::receive_decoded), the message handed over
+    /// as `how` says.
     fn receive_message(
         &mut self,
         msg: &wire::MessageRef<'_>,
         dialect: Dialect,
         retrieval_hint: Option<Bytes>,
         now: u64,
-        share_content: bool,
-        pre: Option<&Prehashed>,
+        how: Handover<'_>,
     ) -> Result<Received, ReceiveError> {
         if msg.sender_id == &*self.id {
             return Ok(Received::OwnMessage);
@@ -613,15 +619,7 @@ impl Participant {
             self.persist();
             return Ok(Received::Ephemeral);
         }
-        let received = ch.receive(
-            &mut ctx,
-            msg,
-            dialect,
-            retrieval_hint,
-            now,
-            share_content,
-            pre,
-        );
+        let received = ch.receive(&mut ctx, msg, dialect, retrieval_hint, now, how);
         self.persist();
         Ok(received)
     }

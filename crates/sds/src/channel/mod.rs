@@ -43,6 +43,16 @@ pub(crate) struct Prehashed {
     pub senders: Box<[u64]>,
 }
 
+/// How a caller hands a message over, beyond the message itself.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Handover<'p> {
+    /// The content is a buffer of its own, to keep by reference (else it is
+    /// a slice of the wire bytes, and is copied).
+    pub share_content: bool,
+    /// The hashes of its ids, if the caller has them.
+    pub hashes: Option<&'p Prehashed>,
+}
+
 impl Prehashed {
     pub fn of(msg: &wire::MessageRef<'_>) -> Prehashed {
         let hash = crate::id::hash_text;
@@ -637,10 +647,8 @@ impl Channel {
 
     // -------------------------------------------------------------- receive
 
-    /// Processes a decoded non-ephemeral message from another participant;
-    /// its content is kept by reference when `share_content`, else copied;
-    /// `pre`: the hashes of its ids, if the caller has them.
-    #[allow(clippy::too_many_arguments)]
+    /// Processes a decoded non-ephemeral message from another participant,
+    /// handed over as `how` says.
     pub fn receive(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -648,9 +656,9 @@ impl Channel {
         dialect: Dialect,
         hint: Option<Bytes>,
         now: u64,
-        share_content: bool,
-        pre: Option<&Prehashed>,
+        how: Handover<'_>,
     ) -> Received {
+        let pre = how.hashes;
         let kind = msg.kind();
         self.stats.received += 1;
         // Shared with the reverse index (and so with the repair entry) when
@@ -789,7 +797,7 @@ impl Channel {
             // Shared as given, or copied out so that the whole wire buffer
             // (with its bloom filter) is not kept alive.
             content: match &msg.content {
-                Some(c) if share_content => c.clone(),
+                Some(c) if how.share_content => c.clone(),
                 c => Bytes::copy_from_slice(c.as_deref().unwrap_or_default()),
             },
         });
