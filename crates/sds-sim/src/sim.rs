@@ -967,8 +967,11 @@ impl Simulation {
                 let (c, sent_at) = (self.msgs[m as usize].channel, self.msgs[m as usize].sent_at);
                 if chan != Some(c) {
                     let name = self.names[p].clone();
+                    let got =
+                        chan.map_or_else(|| "another channel".into(), |x| chan_name(x.into()));
                     self.anomaly(format!(
-                        "{name} delivered #{m} on channel {chan:?}, sent on channel {c}"
+                        "{name} delivered #{m} on {got}, sent on {}",
+                        chan_name(c.into())
                     ));
                 }
                 let latency = self.now.saturating_sub(sent_at);
