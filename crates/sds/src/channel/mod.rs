@@ -405,30 +405,31 @@ impl Channel {
     /// The channel's shared copy of a sender id, borrowed: the caller takes
     /// the one reference it keeps (each reference taken and dropped again is
     /// an atomic operation, and a history entry's sender used to cost five).
+    ///
+    /// Without its hash (`hash`), the last sender is tried first:
+    /// consecutive entries often name the same one, and comparing a short
+    /// text is cheaper than hashing it. With the hash, the table is probed
+    /// at once and its copy lent, with no reference taken or dropped here.
     fn shared_sender(&mut self, sender: &str, hash: Option<u64>) -> &Id {
-        // Consecutive entries often name the same sender. With the hash at
-        // hand, another sender is told apart without reading texts.
-        let last = self.last_sender.as_ref().is_some_and(|k| match hash {
-            Some(h) => Key::with_hash(sender, h).equivalent(k),
-            None => **k == *sender,
-        });
-        if !last {
-            let key = match hash {
-                Some(h) => Key::with_hash(sender, h),
-                None => Key::new(sender),
-            };
-            let k = match self.senders.get(&key) {
-                Some(k) => k.clone(),
-                None => {
-                    let k = Id::with_key(&key);
-                    if self.senders.len() < MAX_SENDERS {
-                        self.senders.insert(k.clone());
-                    }
-                    k
+        let key = match hash {
+            Some(h) => Key::with_hash(sender, h),
+            None => {
+                if self.last_sender.as_ref().is_some_and(|k| **k == *sender) {
+                    return self.last_sender.as_ref().expect("just checked");
                 }
-            };
-            self.last_sender = Some(k);
+                Key::new(sender)
+            }
+        };
+        if self.senders.len() < MAX_SENDERS || self.senders.contains(&key) {
+            let k = self.senders.get_or_insert_with(&key, |k| Id::with_key(k));
+            if hash.is_none() {
+                self.last_sender = Some(k.clone());
+            }
+            return k;
         }
+        // The table is full (a peer naming that many senders): this one's
+        // copy is kept as the last sender only.
+        self.last_sender = Some(Id::with_key(&key));
         self.last_sender.as_ref().expect("set above")
     }
 
