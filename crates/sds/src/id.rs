@@ -195,11 +195,15 @@ impl<'a> Key<'a> {
         }
     }
 
-    /// A key whose hash is already known ([`hash_text`] of `text`, computed
-    /// earlier in this process).
+    /// A key for `text` with its hash if the caller has it already
+    /// ([`hash_text`] of `text`, computed earlier in this process), else
+    /// hashing it here.
     #[inline]
-    pub fn with_hash(text: &'a str, hash: u64) -> Key<'a> {
-        Key { hash, text }
+    pub fn hashed(text: &'a str, hash: Option<u64>) -> Key<'a> {
+        match hash {
+            Some(hash) => Key { hash, text },
+            None => Key::new(text),
+        }
     }
 
     /// Whether both keys have the same text (hashes first).

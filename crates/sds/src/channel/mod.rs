@@ -411,15 +411,10 @@ impl Channel {
     /// text is cheaper than hashing it. With the hash, the table is probed
     /// at once and its copy lent, with no reference taken or dropped here.
     fn shared_sender(&mut self, sender: &str, hash: Option<u64>) -> &Id {
-        let key = match hash {
-            Some(h) => Key::with_hash(sender, h),
-            None => {
-                if self.last_sender.as_ref().is_some_and(|k| **k == *sender) {
-                    return self.last_sender.as_ref().expect("just checked");
-                }
-                Key::new(sender)
-            }
-        };
+        if hash.is_none() && self.last_sender.as_ref().is_some_and(|k| **k == *sender) {
+            return self.last_sender.as_ref().expect("just checked");
+        }
+        let key = Key::hashed(sender, hash);
         if self.senders.len() < MAX_SENDERS || self.senders.contains(&key) {
             let k = self.senders.get_or_insert_with(&key, |k| Id::with_key(k));
             if hash.is_none() {
@@ -665,10 +660,7 @@ impl Channel {
         // Shared with the reverse index (and so with the repair entry) when
         // buffered messages wait for it: later lookups by this id then
         // compare pointers, not 64-byte strings.
-        let key = match pre {
-            Some(p) => Key::with_hash(msg.message_id, p.id),
-            None => Key::new(msg.message_id),
-        };
+        let key = Key::hashed(msg.message_id, pre.map(|p| p.id));
         // One probe of the incoming buffer, for the shared id and for the
         // duplicate check below (nothing in between changes the buffer).
         let (id, buffered): (Id, bool) = match self.incoming.lookup(&key) {
@@ -683,11 +675,12 @@ impl Channel {
         let view = self.decode_bloom(ctx, msg, dialect);
         // Each history id hashed once, for every table it is looked up in.
         let keys: SmallVec<[Key<'_>; 16]> = match pre {
+            // One branch per message, not per entry.
             Some(p) => msg
                 .causal_history
                 .iter()
                 .zip(p.history.iter())
-                .map(|(e, &h)| Key::with_hash(e.message_id, h))
+                .map(|(e, &h)| Key::hashed(e.message_id, Some(h)))
                 .collect(),
             None => msg
                 .causal_history
