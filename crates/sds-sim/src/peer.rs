@@ -53,9 +53,11 @@ self_cell::self_cell!(
 );
 
 impl Decode {
-    /// The view of `d` (whose content should have a buffer of its own).
+    /// `d`, its content given a buffer of its own, with its view.
     pub fn of(d: sds::wire::Decoded) -> Decode {
-        Decode::new(d, |d| sds::Prepared::new(d.message.borrowed(), d.dialect))
+        Decode::new(own_content(d), |d| {
+            sds::Prepared::new(d.message.borrowed(), d.dialect)
+        })
     }
 }
 
@@ -64,16 +66,16 @@ impl Packet {
     pub fn new(bytes: Bytes, limits: &sds::wire::Limits) -> Arc<Packet> {
         let decoded = sds::wire::decode(bytes.clone(), limits)
             .ok()
-            .map(|d| Decode::of(own_content(d)));
+            .map(Decode::of);
         Arc::new(Packet { bytes, decoded })
     }
 }
 
 /// Gives a decoded message's content a buffer of its own. Every receiver
-/// keeps a reference to it (see [`Participant::receive_decoded`]): one copy
-/// per broadcast instead of one per receiver, where a slice of the wire
-/// bytes would keep the whole packet, bloom filter included, alive.
-pub(crate) fn own_content(mut d: sds::wire::Decoded) -> sds::wire::Decoded {
+/// keeps a reference to it (see [`Participant::receive_prepared`]): one
+/// copy per broadcast instead of one per receiver, where a slice of the
+/// wire bytes would keep the whole packet, bloom filter included, alive.
+fn own_content(mut d: sds::wire::Decoded) -> sds::wire::Decoded {
     if let Some(c) = d.message.content.as_mut() {
         *c = Bytes::copy_from_slice(c);
     }

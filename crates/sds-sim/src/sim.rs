@@ -810,7 +810,7 @@ impl Simulation {
         // Decode once per transmission, for byte accounting and causal
         // history, and for the receivers (see `Packet`).
         let mut shared_decoded = None;
-        match sds::wire::decode(tx.bytes.clone(), &self.limits).map(crate::peer::own_content) {
+        match sds::wire::decode(tx.bytes.clone(), &self.limits) {
             Ok(mut d) => {
                 for e in &d.message.causal_history {
                     if let Some(x) = self.parse_id(&e.message_id) {
@@ -838,9 +838,9 @@ impl Simulation {
                 if lean {
                     if let Some(bloom) = d.message.bloom_filter.take() {
                         if let Ok(b) = sds::wire::encode(&d.message, d.dialect) {
-                            // Decoded from its own bytes: a decode of the
-                            // broadcast would keep those (and their bloom
-                            // filter) alive through its content slice.
+                            // Decoded from its own bytes: the broadcast's
+                            // decode would keep the broadcast's bytes alive
+                            // through its bloom filter's slice.
                             stored = Some(Packet::new(Bytes::from(b), &self.limits));
                         }
                         d.message.bloom_filter = Some(bloom);
