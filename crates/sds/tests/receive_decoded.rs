@@ -188,3 +188,76 @@ fn receive_copies_the_content_and_receive_decoded_shares_it() {
         assert_eq!(got, *own);
     }
 }
+
+/// Several senders whose causal histories name each other: the sender ids
+/// of history entries (looked up by hash on the prepared path, by text
+/// otherwise) end up in the repair requests, so the three paths must give
+/// the same requests as well as the same events.
+#[test]
+fn histories_from_several_senders_give_the_same_repairs_on_every_path() {
+    let names = ["s0", "s1", "s2"];
+    let mut senders: Vec<Participant> = names
+        .iter()
+        .map(|n| Participant::new(*n, Config::default()).unwrap())
+        .collect();
+    let mut txs: Vec<Transmit> = Vec::new();
+    for round in 0..6u64 {
+        for i in 0..senders.len() {
+            let now = T0 + round * 10 + i as u64;
+            senders[i]
+                .send("c", &format!("{}-{round}", names[i]), &b"x"[..], now)
+                .unwrap();
+            let out = transmits(&mut senders[i]);
+            // Everyone else gets it at once, so the next histories name
+            // messages of every sender.
+            for t in &out {
+                for (j, other) in senders.iter_mut().enumerate() {
+                    if j != i {
+                        other.receive(t.bytes.clone(), None, now).unwrap();
+                    }
+                }
+            }
+            txs.extend(out);
+        }
+    }
+    for s in &mut senders {
+        while s.poll_event().is_some() {}
+        while s.poll_transmit().is_some() {}
+    }
+    // The first message never arrives: whatever names it waits, and asks for it.
+    let order: Vec<usize> = (1..txs.len()).rev().collect();
+    let mut paths: Vec<Participant> = (0..3)
+        .map(|_| Participant::new("r", Config::default()).unwrap())
+        .collect();
+    let mut asked = 0;
+    for (step, &i) in order.iter().enumerate() {
+        let now = T0 + 1_000 + step as u64;
+        let d = decode(txs[i].bytes.clone(), &Limits::default()).unwrap();
+        let r = [
+            paths[0].receive(txs[i].bytes.clone(), None, now),
+            paths[1].receive_decoded(&d.message.borrowed(), d.dialect, None, now),
+            paths[2].receive_prepared(&Prepared::new(d.message.borrowed(), d.dialect), None, now),
+        ];
+        assert_eq!(r[0], r[1], "step {step}");
+        assert_eq!(r[0], r[2], "step {step}");
+        let o: Vec<_> = paths.iter_mut().map(outputs).collect();
+        assert_eq!(o[0], o[1], "step {step}");
+        assert_eq!(o[0], o[2], "step {step}");
+    }
+    // Past T_max: every path asks for the lost message, naming its sender.
+    let later = T0 + 200_000;
+    for p in &mut paths {
+        p.handle_timeout(later);
+    }
+    let o: Vec<_> = paths.iter_mut().map(outputs).collect();
+    assert_eq!(o[0], o[1]);
+    assert_eq!(o[0], o[2]);
+    for t in &o[0].1 {
+        let m = decode(t.bytes.clone(), &Limits::default()).unwrap().message;
+        for e in &m.repair_request {
+            assert_eq!(e.sender_id.as_deref(), Some("s0"), "{e:?}");
+            asked += 1;
+        }
+    }
+    assert!(asked > 0, "no repair request was sent: {:?}", o[0].1);
+}
