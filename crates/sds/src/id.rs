@@ -54,6 +54,17 @@ impl Id {
         }
     }
 
+    /// An id for `key` that shares `text`, an allocation of the same text
+    /// made elsewhere (no copy).
+    #[inline]
+    pub fn with_text(key: &Key<'_>, text: ArcStr) -> Id {
+        debug_assert_eq!(key.text, text.as_str());
+        Id {
+            hash: key.hash,
+            text,
+        }
+    }
+
     /// Whether both are handles to the same allocation.
     #[inline]
     pub fn ptr_eq(a: &Id, b: &Id) -> bool {

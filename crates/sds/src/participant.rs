@@ -1,7 +1,9 @@
 //! The participant: one participant id, any number of channels.
 
 use crate::bloom::{BloomError, BloomParams};
-use crate::channel::{Channel, ChannelState, Ctx, Handover, Id, Outputs, Prehashed, Received};
+use crate::channel::{
+    Channel, ChannelState, Ctx, Handover, Id, Outputs, Prehashed, Received, StoredMessage,
+};
 use crate::config::{ChannelConfig, Config};
 use crate::event::{Event, Transmit, TransmitReason};
 use crate::hash::nim_string_hash;
@@ -11,6 +13,7 @@ use crate::wire::{self, DecodeError, Dialect, EncodeError, MessageKind};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Supplies retrieval hints for our own messages when they are first named
 /// in a causal history (e.g. the Waku message hash of the published bytes).
@@ -126,7 +129,11 @@ pub enum ChannelError {
 /// receive it ([`Participant::receive_prepared`]): a process that hands one
 /// broadcast to many participants (a simulator, an application with several
 /// identities) decodes it once and hashes its ids once, where each
-/// participant would hash them again. The hashes are seeded once per
+/// participant would hash them again. For a content message it also makes,
+/// once, the form in which a participant keeps the message (in its log or
+/// incoming buffer: ids, causal-history entries with their hints and
+/// senders, content); every participant that keeps it holds a reference to
+/// that one copy instead of building its own. The hashes are seeded once per
 /// process, so a `Prepared` is for this process only (it cannot be sent
 /// elsewhere: it is not serialisable); the message and its hashes are kept
 /// together, so they cannot disagree.
@@ -135,6 +142,9 @@ pub struct Prepared<'a> {
     message: wire::MessageRef<'a>,
     dialect: Dialect,
     hashes: Prehashed,
+    /// A content message's stored form (what a log entry or a buffered
+    /// message holds), made once and shared by every receiver.
+    stored: Option<Arc<StoredMessage>>,
 }
 
 impl<'a> Prepared<'a> {
@@ -143,10 +153,13 @@ impl<'a> Prepared<'a> {
     /// contract, content kept as given included, applies).
     pub fn new(message: wire::MessageRef<'a>, dialect: Dialect) -> Prepared<'a> {
         let hashes = Prehashed::of(&message);
+        let stored = (message.kind() == MessageKind::Content && !message.message_id.is_empty())
+            .then(|| Arc::new(StoredMessage::prepared(&message, &hashes)));
         Prepared {
             message,
             dialect,
             hashes,
+            stored,
         }
     }
 
@@ -518,6 +531,7 @@ impl Participant {
             Handover {
                 share_content: false,
                 hashes: None,
+                stored: None,
             },
         )
     }
@@ -550,6 +564,7 @@ impl Participant {
         let how = Handover {
             share_content: true,
             hashes: None,
+            stored: None,
         };
         self.receive_message(msg, dialect, retrieval_hint, now, how)
     }
@@ -573,6 +588,7 @@ impl Participant {
             Handover {
                 share_content: true,
                 hashes: Some(&prepared.hashes),
+                stored: prepared.stored.as_ref(),
             },
         )
     }
@@ -739,4 +755,78 @@ fn hex_lower(b: &[u8]) -> String {
         s.push(HEX[usize::from(x & 15)] as char);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(p: &mut Participant) -> Vec<Bytes> {
+        std::iter::from_fn(|| p.poll_transmit())
+            .map(|t| t.bytes)
+            .collect()
+    }
+
+    /// Receivers of one `Prepared` share its stored form, and that form is
+    /// the one a receiver builds itself from the same message, field by
+    /// field (history entries, hints and senders included).
+    #[test]
+    fn prepared_receivers_share_one_stored_form_equal_to_their_own() {
+        let t0 = 1_700_000_000_000;
+        let cfg = Config::default();
+        let mut a = Participant::new("a", cfg.clone()).unwrap();
+        a.send("c", "m0", &b"zero"[..], t0).unwrap();
+        let first = sent(&mut a);
+        let mut b = Participant::new("b", cfg.clone()).unwrap();
+        for bytes in &first {
+            b.receive(bytes.clone(), Some(Bytes::from_static(b"hint-m0")), t0 + 1)
+                .unwrap();
+        }
+        // b names m0 (with a hint and a sender) and a's message in its history.
+        for bytes in &first {
+            a.receive(bytes.clone(), None, t0 + 1).unwrap();
+        }
+        b.send("c", "m1", &b"one"[..], t0 + 2).unwrap();
+        let second = sent(&mut b);
+        let m1 = second.last().unwrap().clone();
+
+        let mut own = Participant::new("d", cfg.clone()).unwrap();
+        let mut shared = [
+            Participant::new("e", cfg.clone()).unwrap(),
+            Participant::new("f", cfg.clone()).unwrap(),
+        ];
+        // m0 is missing for all of them: m1 is buffered, then delivered.
+        let d = wire::decode(m1.clone(), &cfg.limits).unwrap();
+        let mut msg = d.message.borrowed();
+        msg.content = msg.content.map(|c| Bytes::copy_from_slice(&c));
+        let prepared = Prepared::new(msg, d.dialect);
+        for p in &mut shared {
+            let r = p.receive_prepared(&prepared, None, t0 + 3).unwrap();
+            assert_eq!(r, Received::Buffered { missing: 1 });
+        }
+        own.receive(m1, None, t0 + 3).unwrap();
+        let of = |p: &Participant| p.channels["c"].stored("m1").unwrap();
+        let (e, f, mine) = (of(&shared[0]), of(&shared[1]), of(&own));
+        assert!(
+            Arc::ptr_eq(&e, &f),
+            "the receivers hold copies, not one shared form"
+        );
+        assert!(!Arc::ptr_eq(&e, &mine));
+        assert_eq!(*e, *mine);
+        assert!(e
+            .causal_history
+            .iter()
+            .any(|d| d.hint.is_some() && d.sender.is_some()));
+        for p in shared.iter_mut().chain([&mut own]) {
+            for bytes in &first {
+                p.receive(bytes.clone(), None, t0 + 4).unwrap();
+            }
+        }
+        let (e, f, mine) = (of(&shared[0]), of(&shared[1]), of(&own));
+        assert!(
+            Arc::ptr_eq(&e, &f),
+            "delivered: the log holds the shared form"
+        );
+        assert_eq!(*e, *mine);
+    }
 }

@@ -51,6 +51,10 @@ pub(crate) struct Handover<'p> {
     pub share_content: bool,
     /// The hashes of its ids, if the caller has them.
     pub hashes: Option<&'p Prehashed>,
+    /// Its stored form, shared by every participant that receives it, if
+    /// the caller made it ([`StoredMessage::prepared`]; with
+    /// `share_content`).
+    pub stored: Option<&'p Arc<StoredMessage>>,
 }
 
 impl Prehashed {
@@ -293,6 +297,15 @@ impl Channel {
             Dialect::Spec => RepairHash::Spec,
             Dialect::Nim => RepairHash::Nim,
         })
+    }
+
+    /// The stored form of a logged or buffered message (tests).
+    #[cfg(test)]
+    pub fn stored(&self, id: &str) -> Option<Arc<StoredMessage>> {
+        self.log
+            .get(id)
+            .map(|e| e.msg.clone())
+            .or_else(|| self.incoming.get(id).map(|b| b.msg.clone()))
     }
 
     pub fn knows(&self, id: &str) -> bool {
@@ -666,7 +679,10 @@ impl Channel {
         let (id, buffered): (Id, bool) = match self.incoming.lookup(&key) {
             Some(Known::Buffered(k)) if kind == MessageKind::Content => (k.clone(), true),
             Some(Known::Waited(k)) if kind == MessageKind::Content => (k.clone(), false),
-            _ => (Id::with_key(&key), false),
+            _ => match how.stored {
+                Some(s) => (s.id.clone(), false),
+                None => (Id::with_key(&key), false),
+            },
         };
         if kind == MessageKind::Content {
             // Arrival by any path cancels our own request and our pending answer.
@@ -747,7 +763,11 @@ impl Channel {
         let mut missing: Vec<HistoryEntry> = Vec::new();
         let mut missing_deps: Vec<(Id, Dep)> = Vec::new();
         let n_deps = msg.causal_history.len();
-        let mut deps: Vec<Dep> = Vec::with_capacity(n_deps);
+        // With a prepared stored form, its history entries are shared as
+        // they are (only a missing one is taken apart, for its repair
+        // request); without, this channel builds them.
+        let prepared = how.stored;
+        let mut deps: Vec<Dep> = Vec::with_capacity(if prepared.is_some() { 0 } else { n_deps });
         for (i, (e, k)) in msg.causal_history.iter().zip(&keys).enumerate() {
             // A self-reference or a repeated entry is kept (it is part of the
             // message) but not waited for twice. The keys compare hashes
@@ -755,46 +775,75 @@ impl Channel {
             let repeated = k.equivalent(&id) || keys[..i].iter().any(|p| p.same(k));
             let (state, known) = self.dep_lookup(k);
             let waits = !repeated && !matches!(state, DepState::Present);
-            // One reference taken on the shared id for the stored entry, and
-            // one more only for what waits (an atomic operation each, on a
-            // line that is usually not in the cache: a present dependency
-            // used to cost three).
-            let (text, dep_id) = match known {
-                Some(k) => (k.text().clone(), waits.then(|| k.clone())),
+            let missing_dep = waits && matches!(state, DepState::Missing);
+            let (mut dep, dep_id) = match prepared {
+                Some(s) => {
+                    let d = &s.causal_history[i];
+                    let dep_id = waits.then(|| {
+                        known
+                            .cloned()
+                            .unwrap_or_else(|| Id::with_text(k, d.id.clone()))
+                    });
+                    (missing_dep.then(|| d.clone()), dep_id)
+                }
                 None => {
-                    let new = Id::with_key(k);
-                    (new.text().clone(), waits.then_some(new))
+                    // One reference taken on the shared id for the stored
+                    // entry, and one more only for what waits (an atomic
+                    // operation each, on a line that is usually not in the
+                    // cache: a present dependency used to cost three).
+                    let (text, dep_id) = match known {
+                        Some(k) => (k.text().clone(), waits.then(|| k.clone())),
+                        None => {
+                            let new = Id::with_key(k);
+                            (new.text().clone(), waits.then_some(new))
+                        }
+                    };
+                    let dep = self.entry_dep(e, text, pre.map(|p| p.senders[i]));
+                    (Some(dep), dep_id)
                 }
             };
-            let dep = self.entry_dep(e, text, pre.map(|p| p.senders[i]));
             if let Some(dep_id) = dep_id {
-                if matches!(state, DepState::Missing) {
+                if missing_dep {
                     if missing.is_empty() {
                         // At most one per remaining entry: one allocation
                         // each, not one per doubling.
                         missing.reserve_exact(n_deps - i);
                         missing_deps.reserve_exact(n_deps - i);
                     }
-                    missing_deps.push((dep_id.clone(), dep.clone()));
-                    missing.push(e.to_entry());
+                    let d = if prepared.is_some() {
+                        dep.take()
+                    } else {
+                        dep.clone()
+                    };
+                    if let Some(d) = d {
+                        missing_deps.push((dep_id.clone(), d));
+                        missing.push(e.to_entry());
+                    }
                 }
                 unmet.push(dep_id);
             }
-            deps.push(dep);
+            if let Some(dep) = dep {
+                deps.push(dep);
+            }
         }
-        let sender_id = self.sender_key(msg.sender_id, pre.map(|p| p.sender));
-        let stored = Arc::new(StoredMessage {
-            id: id.clone(),
-            sender_id,
-            lamport: msg.lamport_timestamp.unwrap_or(0),
-            causal_history: deps.into_boxed_slice(),
-            // Shared as given, or copied out so that the whole wire buffer
-            // (with its bloom filter) is not kept alive.
-            content: match &msg.content {
-                Some(c) if how.share_content => c.clone(),
-                c => Bytes::copy_from_slice(c.as_deref().unwrap_or_default()),
-            },
-        });
+        let stored = match prepared {
+            Some(s) => s.clone(),
+            None => {
+                let sender_id = self.sender_key(msg.sender_id, pre.map(|p| p.sender));
+                Arc::new(StoredMessage {
+                    id: id.clone(),
+                    sender_id,
+                    lamport: msg.lamport_timestamp.unwrap_or(0),
+                    causal_history: deps.into_boxed_slice(),
+                    // Shared as given, or copied out so that the whole wire
+                    // buffer (with its bloom filter) is not kept alive.
+                    content: match &msg.content {
+                        Some(c) if how.share_content => c.clone(),
+                        c => Bytes::copy_from_slice(c.as_deref().unwrap_or_default()),
+                    },
+                })
+            }
+        };
         if unmet.is_empty() {
             self.cascade(ctx, Some((stored, hint, Vec::new())), Vec::new(), now);
             return Received::Delivered;

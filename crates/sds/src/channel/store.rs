@@ -4,9 +4,9 @@
 
 use super::Id;
 use crate::bloom::ItemHash;
-use crate::id::{AsKey, IdMap};
+use crate::id::{AsKey, IdMap, Key};
 use crate::timer::DeadlineQueue;
-use crate::wire::HistoryEntry;
+use crate::wire::{self, HistoryEntry};
 use arcstr::ArcStr;
 use bytes::Bytes;
 use smallvec::SmallVec;
@@ -26,6 +26,39 @@ pub(crate) struct StoredMessage {
 }
 
 impl StoredMessage {
+    /// The stored form of received content message `msg`, made once for
+    /// every participant of this process that receives it
+    /// ([`crate::Prepared`]): each keeps a reference to this one allocation
+    /// instead of building its own (ids, history entries, senders). Equal,
+    /// field by field, to what a channel builds from the same message with
+    /// the content kept as given.
+    pub fn prepared(msg: &wire::MessageRef<'_>, hashes: &super::Prehashed) -> StoredMessage {
+        // A group has few senders: consecutive entries often name the same.
+        let mut last: Option<ArcStr> = None;
+        let causal_history = msg
+            .causal_history
+            .iter()
+            .map(|e| Dep {
+                id: ArcStr::from(e.message_id),
+                hint: e
+                    .retrieval_hint
+                    .as_ref()
+                    .map(|h| Box::new(Bytes::copy_from_slice(h))),
+                sender: e.sender_id.map(|s| match &last {
+                    Some(l) if l.as_str() == s => l.clone(),
+                    _ => last.insert(ArcStr::from(s)).clone(),
+                }),
+            })
+            .collect();
+        StoredMessage {
+            id: Id::with_key(&Key::hashed(msg.message_id, Some(hashes.id))),
+            sender_id: Id::with_key(&Key::hashed(msg.sender_id, Some(hashes.sender))),
+            lamport: msg.lamport_timestamp.unwrap_or(0),
+            causal_history,
+            content: msg.content.clone().unwrap_or_default(),
+        }
+    }
+
     /// Its wire bytes on `channel` in `dialect`, with a bloom filter and
     /// repair requests, encoded from the stored parts (no owned wire
     /// message or entries are built).
