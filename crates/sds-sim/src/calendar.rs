@@ -70,6 +70,23 @@ impl<E> Calendar<E> {
         }
     }
 
+    /// Queues `ev` at (`time`, `seq`) ahead of every queued event, whose
+    /// (time, seq) must all be later (the engine hands the core call of a
+    /// global event, the earliest of all, to the next window this way,
+    /// keeping that event's own sequence number).
+    pub fn push_first(&mut self, time: u64, seq: u64, ev: E) {
+        debug_assert!(self.peek().is_none_or(|first| (time, seq) < first));
+        if time < self.base {
+            self.early.push(Timed { time, seq, ev });
+        } else if time - self.base >= HORIZON_MS {
+            self.far.push(Timed { time, seq, ev });
+        } else {
+            self.bucket(time).push_front((seq, ev));
+            self.in_buckets += 1;
+            self.scan = self.scan.min(time);
+        }
+    }
+
     /// The time of the earliest non-empty bucket (moves `scan` up to it).
     fn first_bucket(&mut self) -> Option<u64> {
         if self.in_buckets == 0 {
@@ -153,17 +170,35 @@ mod tests {
             1 => (0u64..100_000).prop_map(Some),
             // A pop.
             4 => Just(None),
+            // A push ahead of everything queued (`push_first`): at the
+            // earliest event's time with a smaller seq, or `ahead` ms after
+            // the clock into an empty queue.
+            1 => (0u64..3 * HORIZON_MS).prop_map(|ahead| Some(u64::MAX - ahead)),
         ];
         let mut runner = proptest::test_runner::TestRunner::default();
         runner
             .run(&proptest::collection::vec(op, 0..600), |ops| {
                 let mut cal = Calendar::new();
-                let mut heap = BinaryHeap::new();
-                let (mut now, mut seq) = (0u64, 0u64);
+                let mut heap: BinaryHeap<Timed<u64>> = BinaryHeap::new();
+                let (mut now, mut seq) = (0u64, 1u64 << 32);
                 for op in ops {
                     match op {
+                        Some(first) if first > u64::MAX - 3 * HORIZON_MS => {
+                            // Ordinary pushes' seqs are 2^20 apart, so the
+                            // few below the earliest's are free.
+                            let (time, s) = match heap.peek() {
+                                Some(e) => (e.time, e.seq - 1),
+                                None => {
+                                    seq += 1 << 20;
+                                    (now + (u64::MAX - first), seq)
+                                }
+                            };
+                            let ev = u64::MAX - s;
+                            cal.push_first(time, s, ev);
+                            heap.push(Timed { time, seq: s, ev });
+                        }
                         Some(ahead) => {
-                            seq += 1;
+                            seq += 1 << 20;
                             cal.push(now + ahead, seq, seq);
                             heap.push(Timed {
                                 time: now + ahead,

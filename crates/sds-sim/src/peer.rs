@@ -91,6 +91,19 @@ pub(crate) enum LocalEv {
     Timer { at: u64 },
     /// The store node's answer to a query for message `m`.
     Reply { m: u32, pkt: Arc<Packet> },
+    /// A send the engine drew (the participant is online).
+    Send(Box<SendCall>),
+}
+
+/// A send's core call: on `channel`, message `m` with id `id`
+/// (`message: Some((m, id))`) or an ephemeral one (`None`), with
+/// `size` bytes of content made from `tag` ([`crate::sim::make_content`]).
+#[derive(Debug)]
+pub(crate) struct SendCall {
+    pub channel: String,
+    pub message: Option<(u32, String)>,
+    pub size: usize,
+    pub tag: u64,
 }
 
 /// What a local event did, for the engine's bookkeeping.
@@ -102,6 +115,12 @@ pub(crate) enum Done {
     Received { len: u64, error: Option<String> },
     /// A timer fired, or was stale (replaced or disarmed) and did nothing.
     Timer,
+    /// Message `m` (`None`: an ephemeral one) was sent; `error` if the core
+    /// refused it.
+    Sent {
+        m: Option<u32>,
+        error: Option<String>,
+    },
     /// A store reply reached an offline participant.
     ReplyDropped { m: u32 },
     /// A store reply for `m` was received (`len` bytes).
@@ -247,10 +266,12 @@ pub(crate) struct Peer {
     new_seq: u64,
     /// Length of the simulation's message ids (see [`Obs`]).
     id_len: usize,
+    /// The participant's index (its sends' contents depend on it).
+    index: usize,
 }
 
 impl Peer {
-    pub fn new(id_len: usize) -> Peer {
+    pub fn new(index: usize, id_len: usize) -> Peer {
         Peer {
             armed: None,
             fired: (u64::MAX, 0),
@@ -258,6 +279,7 @@ impl Peer {
             records: VecDeque::new(),
             new_seq: NEW_SEQ_BASE,
             id_len,
+            index,
         }
     }
 
@@ -334,6 +356,31 @@ impl Peer {
                 let out = self.collect(part, online, epoch, now);
                 Record {
                     done: Done::Timer,
+                    out: Some(out),
+                }
+            }
+            LocalEv::Send(send) => {
+                let SendCall {
+                    channel,
+                    message,
+                    size,
+                    tag,
+                } = *send;
+                let content = crate::sim::make_content(size, tag, self.index);
+                let (m, result) = match message {
+                    Some((m, id)) => (Some(m), part.send(&channel, &id, content, epoch + now)),
+                    None => (
+                        None,
+                        part.send_ephemeral(&channel, content, epoch + now)
+                            .map(drop),
+                    ),
+                };
+                let out = self.collect(part, online, epoch, now);
+                Record {
+                    done: Done::Sent {
+                        m,
+                        error: result.err().map(|e| e.to_string()),
+                    },
                     out: Some(out),
                 }
             }

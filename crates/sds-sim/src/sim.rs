@@ -64,6 +64,13 @@ enum Ev {
     Send {
         p: u32,
     },
+    /// The core call of a send, run by participant `p`'s peer in the
+    /// window that follows the `Send` (same time and sequence number), so
+    /// that the call runs in parallel with the other participants' work.
+    Sending {
+        p: u32,
+        send: Box<crate::peer::SendCall>,
+    },
     Churn {
         p: u32,
         online: bool,
@@ -386,7 +393,7 @@ impl Simulation {
             names,
             online: vec![true; n],
             offline_depth: vec![0; n],
-            peers: (0..n).map(|_| Peer::new(sc.message_id_len)).collect(),
+            peers: (0..n).map(|p| Peer::new(p, sc.message_id_len)).collect(),
             chan_names,
             chan_index,
             chan_members,
@@ -503,10 +510,6 @@ impl Simulation {
             self.anomalies
                 .push(format!("t={:.3}s {text}", self.now as f64 / 1000.0));
         }
-    }
-
-    fn unix(&self) -> u64 {
-        self.epoch + self.now
     }
 
     fn schedule_initial(&mut self) -> Result<(), ScenarioError> {
@@ -646,6 +649,14 @@ impl Simulation {
                 }
             }
             Done::Timer => {}
+            Done::Sent { m, error: Some(e) } => {
+                let name = self.names[p].clone();
+                match m {
+                    Some(m) => self.anomaly(format!("{name}: send of #{m} failed: {e}")),
+                    None => self.anomaly(format!("{name}: send_ephemeral failed: {e}")),
+                }
+            }
+            Done::Sent { error: None, .. } => {}
             Done::ReplyDropped { m } => {
                 self.pending_queries.remove(&pair_key(p as u32, m));
                 self.store_stats.replies_dropped += 1;
@@ -1032,7 +1043,12 @@ impl Simulation {
         }
     }
 
-    fn do_send(&mut self, p: usize) {
+    /// A participant's send is due: draws what it sends, does the engine's
+    /// bookkeeping, and hands the core call to the participant's peer for
+    /// the next window, at this event's own time and sequence number `seq`
+    /// (so before anything else due after it: the results are those of a
+    /// call made here).
+    fn do_send(&mut self, p: usize, seq: u64) {
         let wl = self.sc.workload.clone();
         let interval = wl.interval_s * 1000.0;
         let gap = match wl.arrival {
@@ -1054,15 +1070,15 @@ impl Simulation {
             self.sends_skipped += 1;
             return;
         }
-        let chan = self.chan_names[c as usize].clone();
-        let now = self.unix();
-        if ephemeral {
+        let channel = self.chan_names[c as usize].clone();
+        let send = if ephemeral {
             let tag = self.ephemeral_sent;
             self.ephemeral_sent += 1;
-            let content = make_content(size, u64::MAX - tag, p);
-            if let Err(e) = self.parts[p].send_ephemeral(&chan, content, now) {
-                let name = self.names[p].clone();
-                self.anomaly(format!("{name}: send_ephemeral failed: {e}"));
+            crate::peer::SendCall {
+                channel,
+                message: None,
+                size,
+                tag: u64::MAX - tag,
             }
         } else {
             let m = self.msgs.len() as u32;
@@ -1081,14 +1097,24 @@ impl Simulation {
             self.expected_pairs += self.chan_members[c as usize].len() as u64 - 1;
             self.checker.on_own_send(p, m);
             self.log_gained(p, c, m);
-            let id = self.id_of(m);
-            if let Err(e) = self.parts[p].send(&chan, &id, make_content(size, u64::from(m), p), now)
-            {
-                let name = self.names[p].clone();
-                self.anomaly(format!("{name}: send of #{m} failed: {e}"));
+            crate::peer::SendCall {
+                channel,
+                message: Some((m, self.id_of(m))),
+                size,
+                tag: u64::from(m),
             }
-        }
-        self.drain(p);
+        };
+        // Into the queue with this event's sequence number, ahead of the
+        // rest: no event due before it is left (this global event was the
+        // earliest).
+        self.queue.push_first(
+            self.now,
+            seq,
+            Ev::Sending {
+                p: p as u32,
+                send: Box::new(send),
+            },
+        );
     }
 
     /// Runs to the end and returns the report.
@@ -1125,7 +1151,7 @@ impl Simulation {
                 self.now = item.time;
                 self.events += 1;
                 match item.ev {
-                    Ev::Send { p } => self.do_send(p as usize),
+                    Ev::Send { p } => self.do_send(p as usize, item.seq),
                     Ev::Churn { p, online } => self.churn(p as usize, online),
                     Ev::Sample => {
                         self.timeline.push(self.sample());
@@ -1182,6 +1208,7 @@ impl Simulation {
             };
             let (p, lev) = match ev {
                 Ev::Arrival { to, pkt, first_of } => (to, LocalEv::Arrival { pkt, first_of }),
+                Ev::Sending { p, send } => (p, LocalEv::Send(send)),
                 Ev::Timer { p, at } => (p, LocalEv::Timer { at }),
                 Ev::StoreReply {
                     p,
@@ -1225,7 +1252,13 @@ impl Simulation {
                 Ev::Done { p } => {
                     let p = p as usize;
                     match self.peers[p].take() {
-                        Some(rec) => self.apply_record(p, rec),
+                        Some(rec) => {
+                            if matches!(rec.done, Done::Sent { .. }) {
+                                // Counted as its `Send` event.
+                                self.events -= 1;
+                            }
+                            self.apply_record(p, rec)
+                        }
                         None => unreachable!("participant {p} has no record for its event"),
                     }
                 }
@@ -1712,7 +1745,7 @@ impl Simulation {
 
 /// Content of message `tag` from participant `p`: unique (ephemeral ids are
 /// content hashes), `size` bytes.
-fn make_content(size: usize, tag: u64, p: usize) -> Bytes {
+pub(crate) fn make_content(size: usize, tag: u64, p: usize) -> Bytes {
     let head = format!("{tag:016x}:{p}:");
     let mut v = Vec::with_capacity(size.max(head.len()));
     v.extend_from_slice(head.as_bytes());
