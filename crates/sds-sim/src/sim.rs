@@ -102,6 +102,45 @@ impl Ev {
 
 type Item = Timed<Ev>;
 
+/// A window's events for the replay, popped in (time, seq) order: those
+/// taken from the queue arrive in that order already and wait in a FIFO;
+/// the few set during the replay itself (a participant's own timers, store
+/// queries) wait in a heap.
+#[derive(Default)]
+struct Window {
+    in_order: VecDeque<Item>,
+    set_later: BinaryHeap<Item>,
+}
+
+impl Window {
+    /// Appends an event later than every one appended before.
+    fn push_in_order(&mut self, item: Item) {
+        debug_assert!(self
+            .in_order
+            .back()
+            .is_none_or(|b| (b.time, b.seq) < (item.time, item.seq)));
+        self.in_order.push_back(item);
+    }
+
+    /// Adds an event set during the replay.
+    fn push(&mut self, item: Item) {
+        self.set_later.push(item);
+    }
+
+    fn pop(&mut self) -> Option<Item> {
+        let later_first = match (self.in_order.front(), self.set_later.peek()) {
+            (Some(a), Some(b)) => (b.time, b.seq) < (a.time, a.seq),
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
+        if later_first {
+            self.set_later.pop()
+        } else {
+            self.in_order.pop_front()
+        }
+    }
+}
+
 struct MsgInfo {
     sender: u32,
     channel: u16,
@@ -154,7 +193,7 @@ pub struct Simulation {
     /// Sends, churn and samples (they end a window).
     globals: BinaryHeap<Item>,
     /// The current window's events, replayed in global order.
-    window: BinaryHeap<Item>,
+    window: Window,
     /// Whether a window is being replayed, and its end (simulated ms):
     /// events pushed meanwhile before the end belong to it.
     in_window: bool,
@@ -382,7 +421,7 @@ impl Simulation {
             end: sc.end_ms(),
             queue: Calendar::new(),
             globals: BinaryHeap::new(),
-            window: BinaryHeap::new(),
+            window: Window::default(),
             in_window: false,
             bound_time: 0,
             lookahead,
@@ -1216,12 +1255,12 @@ impl Simulation {
                     pkt: Some(pkt),
                 } => (p, LocalEv::Reply { m, pkt }),
                 ev => {
-                    self.window.push(Item { time, seq, ev });
+                    self.window.push_in_order(Item { time, seq, ev });
                     continue;
                 }
             };
             self.peers[p as usize].give(time, seq, lev);
-            self.window.push(Item {
+            self.window.push_in_order(Item {
                 time,
                 seq,
                 ev: Ev::Done { p },
