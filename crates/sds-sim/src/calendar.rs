@@ -59,15 +59,7 @@ impl<E> Calendar<E> {
     /// Queues `ev` at (`time`, `seq`); `seq` must be larger than that of
     /// every event pushed before.
     pub fn push(&mut self, time: u64, seq: u64, ev: E) {
-        if time < self.base {
-            self.early.push(Timed { time, seq, ev });
-        } else if time - self.base >= HORIZON_MS {
-            self.far.push(Timed { time, seq, ev });
-        } else {
-            self.bucket(time).push_back((seq, ev));
-            self.in_buckets += 1;
-            self.scan = self.scan.min(time);
-        }
+        self.put(time, seq, ev, false);
     }
 
     /// Queues `ev` at (`time`, `seq`) ahead of every queued event, whose
@@ -76,12 +68,22 @@ impl<E> Calendar<E> {
     /// keeping that event's own sequence number).
     pub fn push_first(&mut self, time: u64, seq: u64, ev: E) {
         debug_assert!(self.peek().is_none_or(|first| (time, seq) < first));
+        self.put(time, seq, ev, true);
+    }
+
+    /// Queues `ev` in its bucket's back, or its front if `first`.
+    fn put(&mut self, time: u64, seq: u64, ev: E, first: bool) {
         if time < self.base {
             self.early.push(Timed { time, seq, ev });
         } else if time - self.base >= HORIZON_MS {
             self.far.push(Timed { time, seq, ev });
         } else {
-            self.bucket(time).push_front((seq, ev));
+            let bucket = self.bucket(time);
+            if first {
+                bucket.push_front((seq, ev));
+            } else {
+                bucket.push_back((seq, ev));
+            }
             self.in_buckets += 1;
             self.scan = self.scan.min(time);
         }
