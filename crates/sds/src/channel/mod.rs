@@ -775,16 +775,16 @@ impl Channel {
             let repeated = k.equivalent(&id) || keys[..i].iter().any(|p| p.same(k));
             let (state, known) = self.dep_lookup(k);
             let waits = !repeated && !matches!(state, DepState::Present);
-            let missing_dep = waits && matches!(state, DepState::Missing);
-            let (mut dep, dep_id) = match prepared {
+            // `dep`: the entry this channel builds for its own stored form
+            // (none with a prepared one, whose entries are shared).
+            let (dep, dep_id) = match prepared {
                 Some(s) => {
-                    let d = &s.causal_history[i];
                     let dep_id = waits.then(|| {
                         known
                             .cloned()
-                            .unwrap_or_else(|| Id::with_text(k, d.id.clone()))
+                            .unwrap_or_else(|| Id::with_text(k, s.causal_history[i].id.clone()))
                     });
-                    (missing_dep.then(|| d.clone()), dep_id)
+                    (None, dep_id)
                 }
                 None => {
                     // One reference taken on the shared id for the stored
@@ -803,20 +803,18 @@ impl Channel {
                 }
             };
             if let Some(dep_id) = dep_id {
-                if missing_dep {
+                if matches!(state, DepState::Missing) {
                     if missing.is_empty() {
                         // At most one per remaining entry: one allocation
                         // each, not one per doubling.
                         missing.reserve_exact(n_deps - i);
                         missing_deps.reserve_exact(n_deps - i);
                     }
-                    let d = if prepared.is_some() {
-                        dep.take()
-                    } else {
-                        dep.clone()
-                    };
-                    if let Some(d) = d {
-                        missing_deps.push((dep_id.clone(), d));
+                    // The entry for its repair request: ours, or the
+                    // prepared form's (exactly one of them exists).
+                    let entry = dep.as_ref().or(prepared.map(|s| &s.causal_history[i]));
+                    if let Some(entry) = entry {
+                        missing_deps.push((dep_id.clone(), entry.clone()));
                         missing.push(e.to_entry());
                     }
                 }
