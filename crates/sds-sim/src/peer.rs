@@ -32,7 +32,8 @@ pub(crate) struct Packet {
     pub decoded: Option<Decode>,
 }
 
-/// The borrowed view of a decoded message, with the hashes of its ids.
+/// The borrowed view of a decoded message, with the hashes of its ids and
+/// the stored form its receivers share (see [`sds::Prepared`]).
 type View<'a> = sds::Prepared<'a>;
 
 self_cell::self_cell!(
@@ -42,8 +43,9 @@ self_cell::self_cell!(
     /// broadcast, where each receiver used to build its own (a vector of
     /// history entries, and a new reference to the shared content and bloom
     /// filter taken and dropped again: atomic operations on lines the other
-    /// thread's receivers touch too), and with the hashes of its ids, which
-    /// each receiver used to compute again.
+    /// thread's receivers touch too), with the hashes of its ids, which
+    /// each receiver used to compute again, and with the form in which each
+    /// receiver keeps the message, which each used to build for itself.
     pub(crate) struct Decode {
         owner: sds::wire::Decoded,
         #[covariant]
