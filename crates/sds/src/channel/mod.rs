@@ -767,6 +767,12 @@ impl Channel {
         // they are (only a missing one is taken apart, for its repair
         // request); without, this channel builds them.
         let prepared = how.stored;
+        // EXPERIMENT: warm the lookups first.
+        let mut warm = 0usize;
+        for k in &keys {
+            warm += std::hint::black_box(self.dep_lookup(k)).1.is_some() as usize;
+        }
+        std::hint::black_box(warm);
         let mut deps: Vec<Dep> = Vec::with_capacity(if prepared.is_some() { 0 } else { n_deps });
         for (i, (e, k)) in msg.causal_history.iter().zip(&keys).enumerate() {
             // A self-reference or a repeated entry is kept (it is part of the
@@ -1172,9 +1178,12 @@ impl Channel {
             let id = msg.id.clone();
             self.deliver_one(ctx, msg, hint, lost, now);
             let dirty = &mut self.dirty;
-            let ready = self
-                .incoming
-                .resolve(&id, false, |w| persist::touch(dirty, Kind::Incoming, w));
+            let track = dirty.is_some();
+            let ready = self.incoming.resolve(
+                &id,
+                false,
+                track.then_some(|w: &Id| persist::touch(dirty, Kind::Incoming, w)),
+            );
             for r in ready {
                 heap.push(Reverse(r));
             }
@@ -1242,8 +1251,12 @@ impl Channel {
         self.remember_met(ctx, id);
         self.cancel_repairs(id);
         let dirty = &mut self.dirty;
-        self.incoming
-            .resolve(id, lost, |w| persist::touch(dirty, Kind::Incoming, w))
+        let track = dirty.is_some();
+        self.incoming.resolve(
+            id,
+            lost,
+            track.then_some(|w: &Id| persist::touch(dirty, Kind::Incoming, w)),
+        )
     }
 
     /// Messages from others in the log delivered after `seq`, in delivery order.

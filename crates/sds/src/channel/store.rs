@@ -408,25 +408,34 @@ struct Waiter {
     gen: u32,
 }
 
-/// A buffered message with what the buffer keeps about it.
-#[derive(Debug)]
-struct Slot {
-    /// The message (its id is `b.msg.id`).
-    b: Buffered,
-    /// `None` once it has expired (the message stays until it is released).
-    timeout_at: Option<u64>,
-    /// How many distinct ids it still waits for (it is a waiter in each of
-    /// their nodes): the list itself is derived from its causal history and
-    /// the nodes when it is needed (persistence, lost-dependency reports),
-    /// which is rare, instead of being kept per message.
+/// What the buffer keeps of each slot apart from its message, in a dense
+/// vector (16 bytes a slot): resolving a dependency decrements the counts of
+/// its waiters here and reads a message only when it is ready, instead of a
+/// cold 100-byte slab entry (two cache lines) per waiter.
+#[derive(Clone, Copy, Debug)]
+struct Meta {
+    /// Moves on each time the slot is freed.
+    gen: u32,
+    /// How many distinct ids its message still waits for (it is a waiter in
+    /// each of their nodes): the list itself is derived from its causal
+    /// history and the nodes when it is needed (persistence, lost-dependency
+    /// reports), which is rare, instead of being kept per message.
     unmet: u32,
+    /// Its lost-dependency deadline; [`NO_TIMEOUT`] once expired, or free.
+    timeout_at: u64,
 }
 
-/// A slab entry: the generation survives the slot's reuse.
-#[derive(Debug)]
-struct Entry {
-    gen: u32,
-    slot: Option<Slot>,
+/// No deadline (expired, or a free slot).
+const NO_TIMEOUT: u64 = u64::MAX;
+
+impl Default for Meta {
+    fn default() -> Self {
+        Meta {
+            gen: 0,
+            unmet: 0,
+            timeout_at: NO_TIMEOUT,
+        }
+    }
 }
 
 /// No slot: a node that is only waited for.
@@ -452,6 +461,14 @@ impl Default for Node {
     }
 }
 
+/// A lost-dependency deadline in [`Incoming::timeouts`].
+#[derive(Debug)]
+struct Deadline {
+    at: u64,
+    id: Id,
+    w: Waiter,
+}
+
 /// The incoming buffer with its reverse dependency index and lost timeouts.
 ///
 /// Buffered messages and the ids they wait for share one table, so a
@@ -462,13 +479,21 @@ impl Default for Node {
 #[derive(Debug, Default)]
 pub(crate) struct Incoming {
     nodes: IdMap<Node>,
-    slab: Vec<Entry>,
+    /// The buffered messages by slot (`None`: a free slot).
+    slab: Vec<Option<Buffered>>,
+    /// Per slot: generation, unmet count and deadline (see [`Meta`]).
+    meta: Vec<Meta>,
     free: Vec<u32>,
     /// Slots in use.
     buffered: usize,
-    /// Lost-dependency deadlines (also the receive order, for eviction); the
-    /// deadline of each is also in its slot, so no second hash table is needed.
-    timeouts: BTreeSet<(u64, Id)>,
+    /// Lost-dependency deadlines in (deadline, id) order, which is also the
+    /// receive order (for eviction). The entry of a message delivered or
+    /// expired meanwhile stays until it reaches the front, so that a
+    /// delivery does not search the queue (it was a B-tree, and its removal
+    /// a few cache misses per delivered message); the front is always live.
+    timeouts: VecDeque<Deadline>,
+    /// Live entries of `timeouts`.
+    n_timeouts: usize,
 }
 
 /// What the incoming buffer knows of an id (see [`Incoming::lookup`]).
@@ -488,23 +513,15 @@ impl Incoming {
         (n.slot != NO_SLOT).then_some(n.slot)
     }
 
-    fn slot(&self, id: &(impl AsKey + ?Sized)) -> Option<&Slot> {
-        let s = self.slot_no(id)?;
-        self.slab[s as usize].slot.as_ref()
-    }
-
-    fn slot_mut(&mut self, id: &(impl AsKey + ?Sized)) -> Option<(Waiter, &mut Slot)> {
-        let s = self.slot_no(id)?;
-        let e = &mut self.slab[s as usize];
-        let w = Waiter {
+    fn waiter(&self, s: u32) -> Waiter {
+        Waiter {
             slot: s,
-            gen: e.gen,
-        };
-        e.slot.as_mut().map(|slot| (w, slot))
+            gen: self.meta[s as usize].gen,
+        }
     }
 
     pub fn contains(&self, id: &(impl AsKey + ?Sized)) -> bool {
-        self.slot(id).is_some()
+        self.get(id).is_some()
     }
 
     pub fn len(&self) -> usize {
@@ -512,41 +529,37 @@ impl Incoming {
     }
 
     pub fn get(&self, id: &(impl AsKey + ?Sized)) -> Option<&Buffered> {
-        self.slot(id).map(|s| &s.b)
+        let s = self.slot_no(id)?;
+        self.slab[s as usize].as_ref()
     }
 
     /// The lost-dependency deadline of a buffered message (`None` once expired).
     pub fn timeout_of(&self, id: &(impl AsKey + ?Sized)) -> Option<u64> {
-        self.slot(id).and_then(|s| s.timeout_at)
+        let s = self.slot_no(id)?;
+        let at = self.meta[s as usize].timeout_at;
+        (at != NO_TIMEOUT).then_some(at)
     }
 
     /// The dependencies a buffered message still waits for, in the order of
     /// its causal history (empty if it is not buffered).
     pub fn unmet(&self, id: &(impl AsKey + ?Sized)) -> IdList {
-        let Some(s) = self.slot_no(id) else {
-            return IdList::new();
-        };
-        let e = &self.slab[s as usize];
-        match &e.slot {
-            Some(slot) => self.waits_of(
-                Waiter {
-                    slot: s,
-                    gen: e.gen,
-                },
-                slot,
-            ),
+        match self.slot_no(id) {
+            Some(s) => self.waits_of(s),
             None => IdList::new(),
         }
     }
 
-    /// The ids `w` (occupying `slot`) is a waiter of, in the order of its
+    /// The ids the message in slot `s` is a waiter of, in the order of its
     /// causal history.
-    fn waits_of(&self, w: Waiter, slot: &Slot) -> IdList {
+    fn waits_of(&self, s: u32) -> IdList {
         let mut out = IdList::new();
-        if slot.unmet == 0 {
+        let (Some(b), w) = (&self.slab[s as usize], self.waiter(s)) else {
+            return out;
+        };
+        if self.meta[s as usize].unmet == 0 {
             return out;
         }
-        for dep in slot.b.msg.causal_history.iter() {
+        for dep in b.msg.causal_history.iter() {
             if let Some((k, n)) = self.nodes.get_key_value(&crate::id::Key::new(&dep.id)) {
                 if n.waiters.contains(&w) && !out.contains(k) {
                     out.push(k.clone());
@@ -556,28 +569,51 @@ impl Incoming {
         out
     }
 
+    /// Whether a deadline entry is still its message's deadline.
+    fn is_live(&self, d: &Deadline) -> bool {
+        let m = &self.meta[d.w.slot as usize];
+        m.gen == d.w.gen && m.timeout_at == d.at
+    }
+
+    /// Drops dead entries from the front of the deadlines, and compacts the
+    /// queue when most of it is dead.
+    fn trim_timeouts(&mut self) {
+        while let Some(d) = self.timeouts.front() {
+            if self.is_live(d) {
+                break;
+            }
+            self.timeouts.pop_front();
+        }
+        if self.timeouts.len() > 2 * self.n_timeouts + 64 {
+            let meta = &self.meta;
+            self.timeouts.retain(|d| {
+                let m = &meta[d.w.slot as usize];
+                m.gen == d.w.gen && m.timeout_at == d.at
+            });
+        }
+    }
+
     /// The earliest lost-dependency deadline.
     pub fn next_timeout(&self) -> Option<u64> {
-        self.timeouts.first().map(|(at, _)| *at)
+        self.timeouts.front().map(|d| d.at)
     }
 
     /// The buffered message with the earliest deadline (the oldest).
     pub fn oldest(&self) -> Option<Id> {
-        self.timeouts.first().map(|(_, k)| k.clone())
+        self.timeouts.front().map(|d| d.id.clone())
     }
 
     /// Takes the earliest deadline if it is due at `now`: its message stays
     /// buffered, without a deadline.
     pub fn pop_timed_out(&mut self, now: u64) -> Option<Id> {
-        let (at, _) = self.timeouts.first()?;
-        if *at > now {
+        if self.timeouts.front()?.at > now {
             return None;
         }
-        let (_, id) = self.timeouts.pop_first()?;
-        if let Some((_, s)) = self.slot_mut(&id) {
-            s.timeout_at = None;
-        }
-        Some(id)
+        let d = self.timeouts.pop_front()?;
+        self.meta[d.w.slot as usize].timeout_at = NO_TIMEOUT;
+        self.n_timeouts -= 1;
+        self.trim_timeouts();
+        Some(d.id)
     }
 
     /// The shared id of `id` if it is buffered or waited for, and which (one
@@ -596,7 +632,7 @@ impl Incoming {
 
     /// Buffers a message that waits for `unmet` (the channel's shared ids;
     /// repeated ids count once). A message already buffered under the same
-    /// id is replaced.
+    /// id is replaced. `timeout_at` must not be `u64::MAX`.
     pub fn insert(&mut self, b: Buffered, unmet: &[Id], timeout_at: u64) {
         let id = b.msg.id.clone();
         if self.slot_no(&id).is_some() {
@@ -605,15 +641,12 @@ impl Incoming {
         let s = match self.free.pop() {
             Some(s) => s,
             None => {
-                self.slab.push(Entry { gen: 0, slot: None });
+                self.slab.push(None);
+                self.meta.push(Meta::default());
                 (self.slab.len() - 1) as u32
             }
         };
-        let e = &mut self.slab[s as usize];
-        let w = Waiter {
-            slot: s,
-            gen: e.gen,
-        };
+        let w = self.waiter(s);
         let mut count = 0;
         for (i, dep) in unmet.iter().enumerate() {
             // Repeats are looked for in the short list at hand, not in the
@@ -626,12 +659,33 @@ impl Incoming {
             self.nodes.entry_ref(dep).or_default().waiters.push(w);
             count += 1;
         }
-        self.timeouts.insert((timeout_at, id.clone()));
-        self.slab[s as usize].slot = Some(Slot {
-            b,
-            timeout_at: Some(timeout_at),
+        let at = timeout_at.min(NO_TIMEOUT - 1);
+        let d = Deadline {
+            at,
+            id: id.clone(),
+            w,
+        };
+        // Usually at the back (deadlines grow with the clock); otherwise (a
+        // clock going back, a tie, a restore) in its place.
+        let in_order = self
+            .timeouts
+            .back()
+            .is_none_or(|b| (b.at, &*b.id) <= (at, &*id));
+        if in_order {
+            self.timeouts.push_back(d);
+        } else {
+            let i = self
+                .timeouts
+                .partition_point(|x| (x.at, &*x.id) <= (at, &*id));
+            self.timeouts.insert(i, d);
+        }
+        self.n_timeouts += 1;
+        self.meta[s as usize] = Meta {
+            gen: w.gen,
             unmet: count,
-        });
+            timeout_at: at,
+        };
+        self.slab[s as usize] = Some(b);
         self.nodes.entry(id).or_default().slot = s;
         self.buffered += 1;
     }
@@ -646,14 +700,22 @@ impl Incoming {
         }
     }
 
-    /// Frees a slot (its generation moves on).
-    fn release(&mut self, s: u32) -> Option<Slot> {
-        let e = &mut self.slab[s as usize];
-        let slot = e.slot.take()?;
-        e.gen = e.gen.wrapping_add(1);
+    /// Frees a slot (its generation moves on, its deadline is dropped).
+    fn release(&mut self, s: u32) -> Option<Buffered> {
+        let b = self.slab[s as usize].take()?;
+        let m = &mut self.meta[s as usize];
+        let timed = m.timeout_at != NO_TIMEOUT;
+        *m = Meta {
+            gen: m.gen.wrapping_add(1),
+            ..Meta::default()
+        };
         self.free.push(s);
         self.buffered -= 1;
-        Some(slot)
+        if timed {
+            self.n_timeouts -= 1;
+            self.trim_timeouts();
+        }
+        Some(b)
     }
 
     /// Removes a buffered message and its index entries.
@@ -671,31 +733,27 @@ impl Incoming {
         if n.waiters.is_empty() {
             self.nodes.remove(&k);
         }
-        let w = Waiter {
-            slot: s,
-            gen: self.slab[s as usize].gen,
-        };
-        let slot = self.release(s)?;
-        if let Some(at) = slot.timeout_at {
-            self.timeouts.remove(&(at, slot.b.msg.id.clone()));
-        }
+        let w = self.waiter(s);
         // Usually nothing: a message is removed when it is delivered.
-        for dep in &self.waits_of(w, &slot) {
+        let waits = self.waits_of(s);
+        let b = self.release(s)?;
+        for dep in &waits {
             self.unwait(dep, w);
         }
-        Some(slot.b)
+        Some(b)
     }
 
     /// Marks `dep` as resolved (present, or lost when `lost`) for every
     /// message waiting for it; returns those that have nothing left to wait
     /// for (with their lamport timestamps: the caller orders them by it
     /// without looking them up again), and passes every changed message to
-    /// `touched`.
-    pub fn resolve(
+    /// `touched` when there is one (with none, a waiter's message is read
+    /// only when it is ready).
+    pub fn resolve<F: FnMut(&Id)>(
         &mut self,
         dep: &Id,
         lost: bool,
-        mut touched: impl FnMut(&Id),
+        mut touched: Option<F>,
     ) -> Vec<(u64, Id)> {
         let mut ready = Vec::new();
         if self.nodes.is_empty() {
@@ -709,18 +767,26 @@ impl Incoming {
             self.nodes.remove(dep);
         }
         for w in waiting {
-            let e = &mut self.slab[w.slot as usize];
-            if e.gen != w.gen {
+            let m = &mut self.meta[w.slot as usize];
+            if m.gen != w.gen {
                 continue;
             }
-            let Some(s) = e.slot.as_mut() else { continue };
-            s.unmet -= 1;
-            touched(&s.b.msg.id);
-            if lost {
-                s.b.lost.push(super::owned(dep));
+            m.unmet -= 1;
+            let now_ready = m.unmet == 0;
+            if !(now_ready || lost || touched.is_some()) {
+                continue;
             }
-            if s.unmet == 0 {
-                ready.push((s.b.msg.lamport, s.b.msg.id.clone()));
+            let Some(b) = self.slab[w.slot as usize].as_mut() else {
+                continue;
+            };
+            if let Some(t) = touched.as_mut() {
+                t(&b.msg.id);
+            }
+            if lost {
+                b.lost.push(super::owned(dep));
+            }
+            if now_ready {
+                ready.push((b.msg.lamport, b.msg.id.clone()));
             }
         }
         ready
@@ -730,12 +796,13 @@ impl Incoming {
     /// message only (used to break dependency cycles); returns its lamport
     /// timestamp, or `None` if it is not buffered.
     pub fn force_lost(&mut self, id: &(impl AsKey + ?Sized)) -> Option<u64> {
-        let key = id.as_key();
-        let unmet = self.unmet(&key);
-        let (w, s) = self.slot_mut(&key)?;
-        let lamport = s.b.msg.lamport;
-        s.unmet = 0;
-        s.b.lost.extend(unmet.iter().map(|d| super::owned(d)));
+        let s = self.slot_no(id)?;
+        let unmet = self.waits_of(s);
+        let w = self.waiter(s);
+        self.meta[s as usize].unmet = 0;
+        let b = self.slab[s as usize].as_mut()?;
+        let lamport = b.msg.lamport;
+        b.lost.extend(unmet.iter().map(|d| super::owned(d)));
         for dep in &unmet {
             self.unwait(dep, w);
         }
@@ -746,7 +813,7 @@ impl Incoming {
     pub fn ids(&self) -> impl Iterator<Item = &Id> {
         self.slab
             .iter()
-            .filter_map(|e| e.slot.as_ref().map(|s| &s.b.msg.id))
+            .filter_map(|b| b.as_ref().map(|b| &b.msg.id))
     }
 }
 
@@ -757,6 +824,8 @@ mod tests {
     fn id(s: &str) -> Id {
         Id::from(s)
     }
+
+    const NO_TOUCH: Option<fn(&Id)> = None;
 
     fn buffered(me: &str, history: &[&str]) -> Buffered {
         Buffered {
@@ -789,9 +858,9 @@ mod tests {
         let b = buffered("m", &["c", "a", "c", "b"]);
         inc.insert(b, &[id("a"), id("c"), id("c")], 100);
         assert_eq!(names(&inc.unmet("m")), ["c", "a"]);
-        assert!(inc.resolve(&id("a"), false, |_| {}).is_empty());
+        assert!(inc.resolve(&id("a"), false, NO_TOUCH).is_empty());
         assert_eq!(names(&inc.unmet("m")), ["c"]);
-        assert_eq!(inc.resolve(&id("c"), true, |_| {}), vec![(7, id("m"))]);
+        assert_eq!(inc.resolve(&id("c"), true, NO_TOUCH), vec![(7, id("m"))]);
         assert!(inc.unmet("m").is_empty());
         assert_eq!(inc.get("m").unwrap().lost, ["c"]);
         // Nothing waits any more: only the buffered message's node is left.
@@ -815,11 +884,11 @@ mod tests {
         assert_eq!(inc.slab.len(), 1);
         let mut touched = Vec::new();
         assert!(inc
-            .resolve(&id("z"), false, |w| touched.push(w.clone()))
+            .resolve(&id("z"), false, Some(|w: &Id| touched.push(w.clone())))
             .is_empty());
         assert!(touched.is_empty(), "the stale wait touched {touched:?}");
         assert_eq!(names(&inc.unmet("new")), ["y"]);
-        assert_eq!(inc.resolve(&id("y"), false, |_| {}), vec![(7, id("new"))]);
+        assert_eq!(inc.resolve(&id("y"), false, NO_TOUCH), vec![(7, id("new"))]);
     }
 
     #[test]
@@ -834,11 +903,58 @@ mod tests {
         assert_eq!(inc.force_lost("m2"), Some(7));
         assert_eq!(inc.get("m2").unwrap().lost, ["a"]);
         assert!(inc.lookup("a").is_none());
-        assert!(inc.resolve(&id("a"), false, |_| {}).is_empty());
+        assert!(inc.resolve(&id("a"), false, NO_TOUCH).is_empty());
         // Replacing a buffered message replaces its waits too.
         inc.insert(buffered("m2", &["c"]), &[id("c")], 300);
         assert_eq!(inc.len(), 1);
         assert_eq!(inc.next_timeout(), Some(300));
         assert_eq!(names(&inc.unmet("m2")), ["c"]);
+    }
+
+    /// The deadlines: in (deadline, id) order whatever the insertion order;
+    /// delivered messages leave no live deadline behind; the queue stays
+    /// bounded by its live entries.
+    #[test]
+    fn deadlines_stay_ordered_and_dead_ones_are_skipped() {
+        let mut inc = Incoming::default();
+        inc.insert(buffered("b", &["x"]), &[id("x")], 200);
+        inc.insert(buffered("a", &["x"]), &[id("x")], 200);
+        inc.insert(buffered("c", &["x"]), &[id("x")], 100);
+        inc.insert(buffered("d", &["y"]), &[id("y")], 300);
+        assert_eq!(inc.oldest(), Some(id("c")));
+        assert_eq!(inc.next_timeout(), Some(100));
+        // The front delivered: the next live one is the front.
+        inc.remove("c").unwrap();
+        assert_eq!(inc.oldest(), Some(id("a")));
+        // One in the middle delivered: skipped when it reaches the front.
+        inc.remove("b").unwrap();
+        assert_eq!(inc.pop_timed_out(199), None);
+        assert_eq!(inc.pop_timed_out(250), Some(id("a")));
+        assert_eq!(inc.timeout_of("a"), None);
+        assert!(inc.contains("a"));
+        assert_eq!(inc.next_timeout(), Some(300));
+        assert_eq!(inc.pop_timed_out(250), None);
+        // A slot reused with the same deadline is the new message's.
+        inc.remove("d").unwrap();
+        inc.insert(buffered("e", &["y"]), &[id("y")], 300);
+        assert_eq!(inc.pop_timed_out(300), Some(id("e")));
+        assert_eq!(inc.next_timeout(), None);
+        assert_eq!(inc.n_timeouts, 0);
+        // Many delivered in another order than they arrived: the queue
+        // does not grow with them.
+        for i in 0..1000u64 {
+            inc.insert(buffered(&format!("m{i}"), &["z"]), &[id("z")], 1000 + i);
+            if i >= 10 {
+                inc.remove(format!("m{}", i - 5).as_str());
+            }
+        }
+        assert!(inc.timeouts.len() <= 2 * inc.n_timeouts + 64 + 1);
+        let mut popped = Vec::new();
+        while let Some(m) = inc.pop_timed_out(u64::MAX - 1) {
+            popped.push(m.to_string());
+        }
+        let mut expected: Vec<String> = (0..5).map(|i| format!("m{i}")).collect();
+        expected.extend((995..1000).map(|i| format!("m{i}")));
+        assert_eq!(popped, expected);
     }
 }
