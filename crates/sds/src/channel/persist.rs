@@ -273,7 +273,11 @@ impl Channel {
             };
             ch.outgoing.insert_with_seq(r.seq, entry, r.resend_at);
         }
-        for r in &snap.incoming {
+        // In deadline order: the buffer's deadline queue then only appends
+        // (a store returns them in any order).
+        let mut incoming: Vec<_> = snap.incoming.iter().collect();
+        incoming.sort_unstable_by(|a, b| (a.timeout_at, &a.id).cmp(&(b.timeout_at, &b.id)));
+        for r in incoming {
             let b = Buffered {
                 msg: Arc::new(to_stored(&r.message)?),
                 hint: r.hint.clone(),
