@@ -227,3 +227,60 @@ fn self_references_and_repeated_entries_are_waited_for_once() {
     assert_eq!(r, Received::Delivered);
     assert_eq!(delivered_ids(&drain(&mut b)), vec!["self", "m0", "twice"]);
 }
+
+/// A delay configured as `u64::MAX` means "never": no deadline saturates
+/// into the past. (`now + delay` wrapped around in release builds, so the
+/// buffered messages below expired at once, and panicked in debug builds.)
+#[test]
+fn delays_of_u64_max_never_fire() {
+    let never = Config {
+        causal_history_len: 1,
+        buffer_timeout_ms: u64::MAX,
+        resend_interval_ms: u64::MAX,
+        possibly_acked_resend_interval_ms: u64::MAX,
+        sync_interval_ms: u64::MAX,
+        sync_backoff_ms: u64::MAX,
+        repair: sds::RepairConfig {
+            t_min_ms: u64::MAX,
+            t_max_ms: u64::MAX,
+            retry_interval_ms: u64::MAX,
+            min_request_gap_ms: u64::MAX,
+            recent_copy_window_ms: u64::MAX,
+            ..sds::RepairConfig::default()
+        },
+        ..Config::default()
+    };
+    let txs = chain(3);
+    let mut b = Participant::new("b", never).unwrap();
+    // m0 lost: m1 and m2 wait for it.
+    for i in [2, 1] {
+        let r = b.receive(txs[i].bytes.clone(), None, T0).unwrap();
+        assert!(matches!(r, Received::Buffered { .. }), "m{i}: {r:?}");
+    }
+    b.send("c", "own", &b"y"[..], T0).unwrap();
+    drain(&mut b);
+    let sent = transmits(&mut b);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].reason, sds::TransmitReason::New);
+    // Centuries later, nothing has fired.
+    let later = T0 + 10_000 * 365 * 86_400_000;
+    assert!(
+        b.poll_timeout().is_none_or(|t| t > later),
+        "{:?}",
+        b.poll_timeout()
+    );
+    b.handle_timeout(later);
+    let events = drain(&mut b);
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::IrretrievablyLost { .. })),
+        "{events:?}"
+    );
+    assert!(transmits(&mut b).is_empty());
+    let st = b.channel_state("c").unwrap();
+    assert_eq!(st.incoming.len(), 2);
+    // The dependency still releases them.
+    b.receive(txs[0].bytes.clone(), None, later).unwrap();
+    assert_eq!(delivered_ids(&drain(&mut b)), vec!["m0", "m1", "m2"]);
+}

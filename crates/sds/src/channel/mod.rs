@@ -181,6 +181,12 @@ const MAX_UNANNOUNCED: usize = 4096;
 /// it, ids are simply not shared).
 const MAX_SENDERS: usize = 4096;
 
+/// `now` plus two delays, saturating: a delay configured as `u64::MAX` means
+/// "never", not a time that wraps around into the past.
+fn after(now: u64, a: u64, b: u64) -> u64 {
+    now.saturating_add(a).saturating_add(b)
+}
+
 pub(crate) struct Channel {
     id: Id,
     cfg: ChannelConfig,
@@ -230,7 +236,11 @@ impl Channel {
     pub fn new(ctx: &mut Ctx<'_>, id: Id, cfg: ChannelConfig, now: u64) -> Self {
         let bloom = RollingBloom::new(encoding_of(cfg.dialect), *ctx.bloom_params);
         let mut rng = Rng::new(ctx.seed ^ crate::hash::nim_string_hash(id.as_bytes()) as u64);
-        let sync_due = now + ctx.cfg.sync_interval_ms + rng.below(ctx.cfg.sync_backoff_ms);
+        let sync_due = after(
+            now,
+            ctx.cfg.sync_interval_ms,
+            rng.below(ctx.cfg.sync_backoff_ms),
+        );
         let mut repair_out = RepairOut::default();
         let r = &ctx.cfg.repair;
         repair_out.set_timing(ReqTiming {
@@ -493,7 +503,11 @@ impl Channel {
     /// Bookkeeping after we broadcast something that carries our state.
     fn after_broadcast(&mut self, ctx: &mut Ctx<'_>, now: u64) {
         self.last_broadcast = now;
-        self.sync_due = now + ctx.cfg.sync_interval_ms + self.rng.below(ctx.cfg.sync_backoff_ms);
+        self.sync_due = after(
+            now,
+            ctx.cfg.sync_interval_ms,
+            self.rng.below(ctx.cfg.sync_backoff_ms),
+        );
     }
 
     /// SDS-R: eligible repair requests for the next outgoing message.
@@ -505,7 +519,7 @@ impl Channel {
         let entries = self.repair_out.take_eligible(
             now,
             r.max_requests_per_message,
-            now + r.retry_interval_ms,
+            now.saturating_add(r.retry_interval_ms),
             r.max_request_attempts.max(1),
         );
         for e in &entries {
@@ -570,7 +584,7 @@ impl Channel {
                 ackers: Vec::new(),
                 last_sent: now,
             },
-            now + ctx.cfg.resend_interval_ms,
+            now.saturating_add(ctx.cfg.resend_interval_ms),
         );
         persist::touch(&mut self.dirty, Kind::Outgoing, &id);
         self.stats.sent += 1;
@@ -871,7 +885,7 @@ impl Channel {
                 lost: Vec::new(),
             },
             &unmet,
-            now + ctx.cfg.buffer_timeout_ms,
+            now.saturating_add(ctx.cfg.buffer_timeout_ms),
         );
         persist::touch(&mut self.dirty, Kind::Incoming, &id);
         self.stats.buffered += 1;
@@ -920,7 +934,7 @@ impl Channel {
         }
         if self
             .repair_out
-            .full_before(r.max_outgoing_entries, now + r.t_min_ms)
+            .full_before(r.max_outgoing_entries, now.saturating_add(r.t_min_ms))
         {
             // Full of entries due before this one could be (T_req is at
             // least T_min away): it would be evicted at once.
@@ -1008,7 +1022,7 @@ impl Channel {
             });
         }
         for (id, count, last_sent) in possibly {
-            let later = last_sent + ctx.cfg.possibly_acked_resend_interval_ms;
+            let later = last_sent.saturating_add(ctx.cfg.possibly_acked_resend_interval_ms);
             if self.outgoing.resend.get(&*id).is_some_and(|at| at < later) {
                 self.outgoing.resend.set(id.clone(), later);
             }
@@ -1043,7 +1057,10 @@ impl Channel {
             // Someone else asked first: hold our own request back for a round
             // (the spec removes it; we re-arm it so that a lost answer does not
             // stall recovery for good).
-            if self.repair_out.postpone(&k, now + r.retry_interval_ms) {
+            if self
+                .repair_out
+                .postpone(&k, now.saturating_add(r.retry_interval_ms))
+            {
                 persist::touch(&mut self.dirty, Kind::RepairOut, e.message_id);
             }
             let Some(sender) = e.sender_id.filter(|s| !s.is_empty()) else {
@@ -1052,7 +1069,9 @@ impl Channel {
             let Some(entry) = self.log.get(&k) else {
                 continue;
             };
-            if self.repair_in.contains(&k) || entry.last_seen + r.recent_copy_window_ms > now {
+            if self.repair_in.contains(&k)
+                || entry.last_seen.saturating_add(r.recent_copy_window_ms) > now
+            {
                 // Already queued, or a copy went by just now (the answer to
                 // this very request, reordered ahead of it).
                 continue;
@@ -1066,8 +1085,13 @@ impl Channel {
             ) {
                 continue;
             }
-            let t_resp = now
-                + timing::t_resp_offset(hash, ctx.me.as_bytes(), sender, e.message_id, r.t_max_ms);
+            let t_resp = now.saturating_add(timing::t_resp_offset(
+                hash,
+                ctx.me.as_bytes(),
+                sender,
+                e.message_id,
+                r.t_max_ms,
+            ));
             let rid = Id::with_key(&k);
             persist::touch(&mut self.dirty, Kind::RepairIn, &rid);
             for old in self.repair_in.add(rid, t_resp, r.max_incoming_entries) {
@@ -1080,7 +1104,11 @@ impl Channel {
     /// in one of our causal histories.
     fn announce_later(&mut self, ctx: &mut Ctx<'_>, seq: u64, id: Id, now: u64) {
         if self.unannounced_set.is_empty() {
-            let due = now + ctx.cfg.sync_interval_ms + self.rng.below(ctx.cfg.sync_backoff_ms);
+            let due = after(
+                now,
+                ctx.cfg.sync_interval_ms,
+                self.rng.below(ctx.cfg.sync_backoff_ms),
+            );
             self.sync_due = self.sync_due.min(due);
         }
         if self.unannounced_set.len() >= MAX_UNANNOUNCED {
@@ -1142,7 +1170,11 @@ impl Channel {
             && self.own_news.is_empty()
             && self.unannounced_set.is_empty()
         {
-            let due = now + ctx.cfg.sync_interval_ms + self.rng.below(ctx.cfg.sync_backoff_ms);
+            let due = after(
+                now,
+                ctx.cfg.sync_interval_ms,
+                self.rng.below(ctx.cfg.sync_backoff_ms),
+            );
             self.sync_due = self.sync_due.max(due);
         }
     }
@@ -1304,10 +1336,12 @@ impl Channel {
         if self.cfg.sync_enabled() {
             d[4] = Some(self.sync_due);
             if cfg.repair.enabled {
-                d[5] = self
-                    .repair_out
-                    .next_due()
-                    .map(|t| t.max(self.last_broadcast + cfg.repair.min_request_gap_ms));
+                d[5] = self.repair_out.next_due().map(|t| {
+                    t.max(
+                        self.last_broadcast
+                            .saturating_add(cfg.repair.min_request_gap_ms),
+                    )
+                });
             }
         }
         d.into_iter().flatten().min()
@@ -1337,7 +1371,10 @@ impl Channel {
             let periodic = now >= self.sync_due;
             let repair = ctx.cfg.repair.enabled
                 && self.repair_out.has_eligible(now)
-                && now >= self.last_broadcast + ctx.cfg.repair.min_request_gap_ms;
+                && now
+                    >= self
+                        .last_broadcast
+                        .saturating_add(ctx.cfg.repair.min_request_gap_ms);
             if periodic || repair {
                 self.send_sync(ctx, now);
             }
@@ -1362,7 +1399,9 @@ impl Channel {
                 ctx.cfg.possibly_acked_resend_interval_ms
             };
             let msg = o.msg.clone();
-            self.outgoing.resend.set(id.clone(), now + interval);
+            self.outgoing
+                .resend
+                .set(id.clone(), now.saturating_add(interval));
             let repair = self.take_repair_requests(ctx, now);
             let bloom = self.bloom_field();
             let Ok(bytes) = self.encode_stored(&msg, Some(&bloom), &repair) else {
@@ -1491,8 +1530,11 @@ impl Channel {
         self.repair_out.promote(now);
         let has_repairs = ctx.cfg.repair.enabled && self.repair_out.has_eligible(now);
         if self.log.len() == 0 && !has_repairs {
-            self.sync_due =
-                now + ctx.cfg.sync_interval_ms + self.rng.below(ctx.cfg.sync_backoff_ms);
+            self.sync_due = after(
+                now,
+                ctx.cfg.sync_interval_ms,
+                self.rng.below(ctx.cfg.sync_backoff_ms),
+            );
             return;
         }
         self.lamport = now.max(self.lamport.saturating_add(1));
