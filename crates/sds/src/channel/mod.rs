@@ -1093,13 +1093,9 @@ impl Channel {
             ) {
                 continue;
             }
-            let t_resp = now.saturating_add(timing::t_resp_offset(
-                hash,
-                ctx.me.as_bytes(),
-                sender,
-                e.message_id,
-                r.t_max_ms,
-            ));
+            let me = ctx.me.as_bytes();
+            let offset = timing::t_resp_offset(hash, me, sender, e.message_id, r.t_max_ms);
+            let t_resp = now.saturating_add(offset);
             let rid = Id::with_key(&k);
             persist::touch(&mut self.dirty, Kind::RepairIn, &rid);
             for old in self.repair_in.add(rid, t_resp, r.max_incoming_entries) {

@@ -73,13 +73,8 @@ pub(crate) struct ReqTiming {
 impl ReqTiming {
     /// `(T_req, expiry)` of a missing `id` detected at `detected`.
     fn schedule(&self, hash: RepairHash, id: &str, detected: u64) -> (u64, u64) {
-        let t_req = detected.saturating_add(timing::t_req_offset(
-            hash,
-            self.me.as_bytes(),
-            id,
-            self.t_min,
-            self.t_max,
-        ));
+        let offset = timing::t_req_offset(hash, self.me.as_bytes(), id, self.t_min, self.t_max);
+        let t_req = detected.saturating_add(offset);
         let expires = t_req.saturating_add(
             self.t_max
                 .saturating_mul(u64::from(self.max_attempts.max(1))),
