@@ -469,6 +469,14 @@ struct Deadline {
     w: Waiter,
 }
 
+impl Deadline {
+    /// Whether it is still its message's deadline (`meta`: the buffer's).
+    fn is_live(&self, meta: &[Meta]) -> bool {
+        let m = &meta[self.w.slot as usize];
+        m.gen == self.w.gen && m.timeout_at == self.at
+    }
+}
+
 /// The incoming buffer with its reverse dependency index and lost timeouts.
 ///
 /// Buffered messages and the ids they wait for share one table, so a
@@ -569,27 +577,15 @@ impl Incoming {
         out
     }
 
-    /// Whether a deadline entry is still its message's deadline.
-    fn is_live(&self, d: &Deadline) -> bool {
-        let m = &self.meta[d.w.slot as usize];
-        m.gen == d.w.gen && m.timeout_at == d.at
-    }
-
     /// Drops dead entries from the front of the deadlines, and compacts the
     /// queue when most of it is dead.
     fn trim_timeouts(&mut self) {
-        while let Some(d) = self.timeouts.front() {
-            if self.is_live(d) {
-                break;
-            }
+        let meta = &self.meta;
+        while self.timeouts.front().is_some_and(|d| !d.is_live(meta)) {
             self.timeouts.pop_front();
         }
         if self.timeouts.len() > 2 * self.n_timeouts + 64 {
-            let meta = &self.meta;
-            self.timeouts.retain(|d| {
-                let m = &meta[d.w.slot as usize];
-                m.gen == d.w.gen && m.timeout_at == d.at
-            });
+            self.timeouts.retain(|d| d.is_live(meta));
         }
     }
 
