@@ -182,10 +182,12 @@ const MAX_UNANNOUNCED: usize = 4096;
 /// it, ids are simply not shared).
 const MAX_SENDERS: usize = 4096;
 
-/// `now` plus two delays, saturating: a delay configured as `u64::MAX` means
-/// "never", not a time that wraps around into the past.
-fn after(now: u64, a: u64, b: u64) -> u64 {
-    now.saturating_add(a).saturating_add(b)
+/// When the next periodic sync is due after `now`: the sync interval plus a
+/// random back-off, saturating (an interval configured as `u64::MAX` means
+/// "never", not a time that wraps around into the past).
+fn sync_due_after(rng: &mut Rng, cfg: &Config, now: u64) -> u64 {
+    now.saturating_add(cfg.sync_interval_ms)
+        .saturating_add(rng.below(cfg.sync_backoff_ms))
 }
 
 pub(crate) struct Channel {
@@ -237,11 +239,7 @@ impl Channel {
     pub fn new(ctx: &mut Ctx<'_>, id: Id, cfg: ChannelConfig, now: u64) -> Self {
         let bloom = RollingBloom::new(encoding_of(cfg.dialect), *ctx.bloom_params);
         let mut rng = Rng::new(ctx.seed ^ crate::hash::nim_string_hash(id.as_bytes()) as u64);
-        let sync_due = after(
-            now,
-            ctx.cfg.sync_interval_ms,
-            rng.below(ctx.cfg.sync_backoff_ms),
-        );
+        let sync_due = sync_due_after(&mut rng, ctx.cfg, now);
         let mut repair_out = RepairOut::default();
         let r = &ctx.cfg.repair;
         repair_out.set_timing(ReqTiming {
@@ -504,11 +502,7 @@ impl Channel {
     /// Bookkeeping after we broadcast something that carries our state.
     fn after_broadcast(&mut self, ctx: &mut Ctx<'_>, now: u64) {
         self.last_broadcast = now;
-        self.sync_due = after(
-            now,
-            ctx.cfg.sync_interval_ms,
-            self.rng.below(ctx.cfg.sync_backoff_ms),
-        );
+        self.sync_due = sync_due_after(&mut self.rng, ctx.cfg, now);
     }
 
     /// SDS-R: eligible repair requests for the next outgoing message.
@@ -1108,11 +1102,7 @@ impl Channel {
     /// in one of our causal histories.
     fn announce_later(&mut self, ctx: &mut Ctx<'_>, seq: u64, id: Id, now: u64) {
         if self.unannounced_set.is_empty() {
-            let due = after(
-                now,
-                ctx.cfg.sync_interval_ms,
-                self.rng.below(ctx.cfg.sync_backoff_ms),
-            );
+            let due = sync_due_after(&mut self.rng, ctx.cfg, now);
             self.sync_due = self.sync_due.min(due);
         }
         if self.unannounced_set.len() >= MAX_UNANNOUNCED {
@@ -1174,11 +1164,7 @@ impl Channel {
             && self.own_news.is_empty()
             && self.unannounced_set.is_empty()
         {
-            let due = after(
-                now,
-                ctx.cfg.sync_interval_ms,
-                self.rng.below(ctx.cfg.sync_backoff_ms),
-            );
+            let due = sync_due_after(&mut self.rng, ctx.cfg, now);
             self.sync_due = self.sync_due.max(due);
         }
     }
@@ -1213,13 +1199,7 @@ impl Channel {
             };
             let id = msg.id.clone();
             self.deliver_one(ctx, msg, hint, lost, now);
-            let dirty = &mut self.dirty;
-            let track = dirty.is_some();
-            let ready = self.incoming.resolve(
-                &id,
-                false,
-                track.then_some(|w: &Id| persist::touch(dirty, Kind::Incoming, w)),
-            );
+            let ready = self.resolve_waiters(&id, false);
             for r in ready {
                 heap.push(Reverse(r));
             }
@@ -1286,6 +1266,14 @@ impl Channel {
     fn settle(&mut self, ctx: &Ctx<'_>, id: &Id, lost: bool) -> Vec<(u64, Id)> {
         self.remember_met(ctx, id);
         self.cancel_repairs(id);
+        self.resolve_waiters(id, lost)
+    }
+
+    /// Resolves `id` for the buffered messages waiting for it (see
+    /// [`Incoming::resolve`]); with persistence, every one changed is
+    /// marked for the next write (without, a waiting message is read only
+    /// when it becomes ready).
+    fn resolve_waiters(&mut self, id: &Id, lost: bool) -> Vec<(u64, Id)> {
         let dirty = &mut self.dirty;
         let track = dirty.is_some();
         self.incoming.resolve(
@@ -1534,11 +1522,7 @@ impl Channel {
         self.repair_out.promote(now);
         let has_repairs = ctx.cfg.repair.enabled && self.repair_out.has_eligible(now);
         if self.log.len() == 0 && !has_repairs {
-            self.sync_due = after(
-                now,
-                ctx.cfg.sync_interval_ms,
-                self.rng.below(ctx.cfg.sync_backoff_ms),
-            );
+            self.sync_due = sync_due_after(&mut self.rng, ctx.cfg, now);
             return;
         }
         self.lamport = now.max(self.lamport.saturating_add(1));
