@@ -537,6 +537,9 @@ fn order_of(name: &str, seed: u64, n: usize) -> Vec<usize> {
 /// The hidden `--worker` mode: one run of one workload, its result printed
 /// as one JSON line.
 fn worker(args: &BenchArgs, name: &str) -> Result<(), String> {
+    if !NAMES.contains(&name) {
+        return Err(format!("--worker: unknown workload {name:?}"));
+    }
     let (config, _) = bench_config(args.n);
     let plan = Plan {
         n: args.n,

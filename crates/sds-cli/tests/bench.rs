@@ -69,3 +69,13 @@ fn a_bad_workload_name_is_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown workload"));
 }
+
+#[test]
+fn a_worker_for_an_unknown_workload_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sds"))
+        .args(["bench", "--n", "10", "--worker", "nope"])
+        .output()
+        .expect("run sds bench");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown workload"));
+}

@@ -410,8 +410,8 @@ struct Waiter {
 
 /// What the buffer keeps of each slot apart from its message, in a dense
 /// vector (16 bytes a slot): resolving a dependency decrements the counts of
-/// its waiters here and reads a message only when it is ready, instead of a
-/// cold 100-byte slab entry (two cache lines) per waiter.
+/// its waiters here and reads a message only when it is ready, instead of
+/// the 100-byte slab entry of every waiter.
 #[derive(Clone, Copy, Debug)]
 struct Meta {
     /// Moves on each time the slot is freed.
@@ -628,7 +628,8 @@ impl Incoming {
 
     /// Buffers a message that waits for `unmet` (the channel's shared ids;
     /// repeated ids count once). A message already buffered under the same
-    /// id is replaced. `timeout_at` must not be `u64::MAX`.
+    /// id is replaced. A `timeout_at` of `u64::MAX` (which marks "none" in
+    /// [`Meta`]) is kept as `u64::MAX - 1`: never reached either.
     pub fn insert(&mut self, b: Buffered, unmet: &[Id], timeout_at: u64) {
         let id = b.msg.id.clone();
         if self.slot_no(&id).is_some() {
