@@ -60,10 +60,10 @@ fn workloads_run_in_process() {
     check(&bench(&["--in-process"]), true);
 }
 
-#[test]
-fn a_bad_workload_name_is_refused() {
+/// `sds bench --n 10 <option> nope` fails, saying the workload is unknown.
+fn refuses_unknown_workload(option: &str) {
     let out = Command::new(env!("CARGO_BIN_EXE_sds"))
-        .args(["bench", "--n", "10", "--only", "nope"])
+        .args(["bench", "--n", "10", option, "nope"])
         .output()
         .expect("run sds bench");
     assert!(!out.status.success());
@@ -71,11 +71,11 @@ fn a_bad_workload_name_is_refused() {
 }
 
 #[test]
+fn a_bad_workload_name_is_refused() {
+    refuses_unknown_workload("--only");
+}
+
+#[test]
 fn a_worker_for_an_unknown_workload_is_refused() {
-    let out = Command::new(env!("CARGO_BIN_EXE_sds"))
-        .args(["bench", "--n", "10", "--worker", "nope"])
-        .output()
-        .expect("run sds bench");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown workload"));
+    refuses_unknown_workload("--worker");
 }
